@@ -1,0 +1,1 @@
+"""The Fieldcast application: main window, panels, workers, settings and the command line."""

@@ -1,0 +1,1 @@
+"""Numerical core: systems, datasets, ONNX runtime. No Qt, no torch."""

@@ -1,0 +1,1 @@
+"""Training: models, losses, the trainer, checkpoints and export. torch, never Qt."""

@@ -1,0 +1,143 @@
+import warnings
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from fieldcast.app.errors import ErrorDialog, ExceptionHook
+
+
+def _drop(window, paths: list[Path]) -> bool:
+    """Deliver a drag-enter then a drop of ``paths`` through Qt's event path; returns drag acceptance."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = window.rect().center()
+    with warnings.catch_warnings():  # Qt 6.12 deprecates the QPoint form that 6.11 alone offers
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(
+            centre,
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+    QApplication.sendEvent(window, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, drop)
+    return True
+
+
+def test_window_has_the_four_panels_and_menus(window):
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Data", "Train", "Runs", "Play"]
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "View", "Help"]
+
+
+def test_dropped_files_go_to_the_panel_that_registers_them(window, tmp_path):
+    dataset = tmp_path / "plume.h5"
+    dataset.write_bytes(b"\x89HDF\r\n\x1a\n")
+    model = tmp_path / "smoke.onnx"
+    model.write_bytes(b"\x08\x07")
+    assert _drop(window, [dataset])
+    assert window.panels["data"].datasets() == [dataset]
+    assert window.current_panel().name == "data"
+    assert _drop(window, [model])
+    assert window.panels["play"].model_path == model
+    assert window.current_panel().name == "play"
+    recent = window.settings.recent_files()
+    assert recent[:2] == [str(model.resolve()), str(dataset.resolve())]
+    assert [a.text() for a in window.recent_menu.actions()][:2] == recent[:2]
+
+
+def test_a_drop_of_foreign_files_is_refused_and_nothing_opens(window, tmp_path):
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    assert not _drop(window, [other])
+    assert window.open_paths([other]) == [other]
+    assert "does not open" in window.statusBar().currentMessage()
+    assert window.panels["data"].datasets() == []
+
+
+def test_recent_file_reopens_from_the_menu(window, tmp_path):
+    dataset = tmp_path / "again.h5"
+    dataset.write_bytes(b"x")
+    window.open_paths([dataset])
+    window.panels["data"].dataset_list.clear()
+    action = next(a for a in window.recent_menu.actions() if a.text() == str(dataset.resolve()))
+    action.trigger()
+    assert window.panels["data"].datasets() == [dataset.resolve()]
+
+
+def test_geometry_and_panel_are_remembered(make_window, qtbot):
+    first = make_window()
+    first.show()
+    qtbot.waitExposed(first)
+    first.resize(900, 640)
+    first.show_panel("runs")
+    first.close()
+    second = make_window()
+    second.show()
+    qtbot.waitExposed(second)
+    assert (second.width(), second.height()) == (900, 640)
+    assert second.current_panel().name == "runs"
+
+
+def test_about_lists_versions_providers_and_device(window, qtbot):
+    dialog = window.show_about()
+    text = dialog.versions_label.text()
+    for name in ("Fieldcast", "Python", "Qt", "numpy", "onnx"):
+        assert name in text
+    assert "CPUExecutionProvider" in dialog.providers_label.text()
+    qtbot.waitUntil(lambda: "detecting" not in dialog.device_label.text(), timeout=60_000)
+    assert "CPU" in dialog.device_label.text() or "CUDA" in dialog.device_label.text()
+
+
+@pytest.mark.qt_no_exception_capture
+def test_an_exception_in_a_slot_shows_a_dialog_and_the_app_lives(window, qtbot, fieldcast_home):
+    hook = ExceptionHook(log_file=str(fieldcast_home / "logs" / "fieldcast.log"))
+    hook.install()
+    try:
+
+        def boom():
+            raise RuntimeError("solver exploded")
+
+        QTimer.singleShot(0, boom)
+        qtbot.waitUntil(lambda: len(hook.open_dialogs) == 1, timeout=5000)
+        dialog = hook.open_dialogs[0]
+        assert isinstance(dialog, ErrorDialog)
+        assert "solver exploded" in dialog.text()
+        assert "RuntimeError" in dialog.detailedText()
+        dialog.close()
+        assert window.isVisible()
+    finally:
+        hook.uninstall()
+
+
+def test_errors_from_threads_reach_the_gui_thread_and_are_rate_limited(qtbot, qapp):
+    import threading
+
+    hook = ExceptionHook(max_open=2)
+    hook.install()
+    try:
+        threads = [threading.Thread(target=lambda: 1 / 0) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        qtbot.waitUntil(lambda: len(hook.open_dialogs) + hook.suppressed == 4, timeout=5000)
+        assert len(hook.open_dialogs) == 2
+        assert "ZeroDivisionError" in hook.open_dialogs[0].text()
+        for d in hook.open_dialogs:
+            d.close()
+    finally:
+        hook.uninstall()
