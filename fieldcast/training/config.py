@@ -1,0 +1,355 @@
+"""Training recipes: dataclasses, YAML files with ``parent:`` inheritance and ``--set key=value`` overrides.
+
+A recipe file holds any subset of the sections below. ``parent: NAME`` merges the parent recipe underneath
+(dicts merge key by key, everything else is replaced). ``name``, ``parent``, ``description`` and
+``init_from_parent`` belong to the file that states them and are never inherited. Parsing is strict: an
+unknown key or a value of the wrong type raises :class:`RecipeError` naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "DataConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "Recipe",
+    "RecipeError",
+    "RolloutConfig",
+    "SchedulerConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "config_hash",
+    "load_recipe",
+    "recipe_from_dict",
+    "recipe_to_dict",
+    "resolve_recipe_path",
+]
+
+_OWN_KEYS = ("name", "parent", "description", "init_from_parent")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file (or ``--set``) and the key."""
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # dataset file; relative paths are taken from the recipe's folder
+    history_channels: list[str] | None = None  # channels of earlier frames; None = all state channels
+    batch_size: int = 4
+    flip_x: bool = False  # mirror x (and negate x-components of vector fields) at random
+    max_train_windows: int | None = None  # cap for quick runs
+    max_valid_windows: int | None = None
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "unet"
+    args: dict = field(default_factory=dict)  # constructor arguments; channel counts come from the data
+
+
+@dataclass
+class LossConfig:
+    mse: float = 1.0
+    mae: float = 0.0
+    hybrid: float = 0.0  # weight of alpha*MAE + (1-alpha)*MSE
+    hybrid_alpha: float = 0.7
+    divergence: float = 0.0  # mean squared central-difference divergence of vector state fields
+    emitter: float = 0.0  # density appearing where no source or neighbouring density can explain it
+    emitter_channel: str = "emitter"
+    emitter_radius: int = 1  # cells density may travel per step
+    gradient: float = 0.0  # L1 between spatial differences of prediction and truth
+    weight_map: Literal["none", "gradient", "mask"] = "none"
+    weight_map_channel: str | None = None  # control channel for weight_map="mask"
+    weight_map_strength: float = 1.0
+
+
+@dataclass
+class RolloutConfig:
+    steps: int = 1  # K: autoregressive steps per sample
+    gamma: float = 1.0  # step k weighs gamma**k, normalised by the sum
+    truncate: bool = False  # detach the prediction before it becomes the next input
+    solid_mask: str | None = None  # control channel inside which vector state fields are zeroed
+    nonnegative: list[str] = field(default_factory=list)  # state channels clamped at >= 0
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float | None = None  # max global grad norm
+    accumulate: int = 1  # micro-batches per optimizer step
+
+
+@dataclass
+class SchedulerConfig:
+    name: Literal["none", "cosine_restarts", "plateau", "linear"] = "none"
+    warmup_steps: int = 0  # linear warm-up from 0, in optimizer steps
+    restart_period: int = 100  # cosine: steps of the first cycle
+    restart_mult: int = 1  # cosine: cycle length factor after each restart
+    min_lr: float = 0.0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validations without improvement before the lr drops
+    plateau_threshold: float = 1e-4  # relative improvement that counts
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1
+    max_steps: int | None = None
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    amp: bool = True  # mixed precision, used on CUDA only
+    log_every: int = 10  # steps between step records in metrics.jsonl
+    checkpoint_every: int | None = None  # steps between 'last' checkpoints (always at epoch end)
+    validate_every: int = 1  # epochs; 0 disables validation
+    val_max_batches: int | None = None
+    early_stopping_patience: int | None = None  # validations without improvement
+    early_stopping_min_delta: float = 0.0
+    rollout_test_every: int = 1  # epochs; 0 disables the long-horizon rollout test
+    rollout_horizons: list[int] = field(default_factory=lambda: [10, 50, 200])
+    rollout_test_trajectories: int = 2
+    n_samples: int = 2  # ground-truth vs prediction pairs per SamplesEvent
+
+
+@dataclass
+class TrackingConfig:
+    tensorboard: bool = False
+    mlflow: bool = False
+    mlflow_experiment: str = "fieldcast"
+
+
+@dataclass
+class Recipe:
+    name: str = ""
+    description: str = ""
+    parent: str | None = None
+    init_from_parent: bool = True  # start from the parent stage's best weights (a curriculum)
+    system: str | None = None  # must match the dataset's system when given
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    source: str = field(default="", compare=False, metadata={"internal": True})  # file name, for messages
+    source_path: str = field(default="", compare=False, metadata={"internal": True})  # full path
+
+
+# ---------------------------------------------------------------- type checking
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Return ``value`` checked against ``tp`` (ints and "3e-4" widen to float), or raise RecipeError."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise RecipeError(f"recipe {source}: key {key!r}: expected a mapping, got {value!r}")
+        return _check_section(value, tp, key, source)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key, source)
+            except RecipeError:
+                continue
+    elif origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+    elif origin is list:
+        if isinstance(value, list):
+            return [_coerce(v, typing.get_args(tp)[0], f"{key}[{i}]", source) for i, v in enumerate(value)]
+    elif tp is type(None):
+        if value is None:
+            return None
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp in (str, bool, dict):
+        if isinstance(value, tp):
+            return value
+    raise RecipeError(f"recipe {source}: key {key!r}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _check_section(data: dict, cls: type, prefix: str, source: str) -> dict:
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+    out = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in known:
+            raise RecipeError(f"recipe {source}: unknown key {dotted!r} (known: {', '.join(known)})")
+        out[key] = _coerce(value, hints[key], dotted, source)
+    return out
+
+
+# ---------------------------------------------------------------- files, inheritance, overrides
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_recipe_path(name: str, folder: Path | None = None) -> Path:
+    """Find recipe ``name``: a path (with or without ``.yaml``), relative to ``folder``, or a packaged one."""
+    from fieldcast.resources import resource_path
+
+    candidates = []
+    for base in ([folder] if folder else []) + [Path.cwd(), resource_path("recipes")]:
+        candidates += [base / name, base / f"{name}.yaml"]
+    candidates += [p for p in resource_path("recipes").glob(f"*/{name}.yaml")]
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise RecipeError(
+        f"recipe {name!r} not found (looked in {folder or Path.cwd()} and the packaged recipes)"
+    )
+
+
+def _read_file(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RecipeError(f"recipe {path}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path}: expected a mapping at the top level")
+    data = _check_section(data, Recipe, "", path.name)
+    path_value = data.get("data", {}).get("path")
+    if path_value and not Path(path_value).is_absolute():
+        data["data"]["path"] = str((path.parent / path_value).resolve())
+    return data
+
+
+def _merged_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if path in seen:
+        raise RecipeError(f"recipe {path.name}: parent cycle {' -> '.join(p.name for p in (*seen, path))}")
+    own = _read_file(path)
+    merged = {k: v for k, v in own.items() if k not in _OWN_KEYS}
+    if own.get("parent"):
+        parent = _merged_chain(resolve_recipe_path(own["parent"], path.parent), (*seen, path))
+        merged = _deep_merge({k: v for k, v in parent.items() if k not in _OWN_KEYS}, merged)
+    for key in _OWN_KEYS:
+        if key in own:
+            merged[key] = own[key]
+    merged.setdefault("name", path.stem)
+    return merged
+
+
+def _apply_override(data: dict, item: str) -> dict:
+    if "=" not in item:
+        raise RecipeError(f"recipe --set {item!r}: expected key=value")
+    key, text = item.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe --set: key {key!r}: value {text!r} is not valid YAML") from exc
+    nested: Any = value
+    for part in reversed(key.strip().split(".")):
+        nested = {part: nested}
+    _check_section(nested, Recipe, "", "--set")
+    return _deep_merge(data, nested)
+
+
+def recipe_from_dict(data: dict, source: str = "<dict>", source_path: str = "") -> Recipe:
+    """Build a :class:`Recipe` from a plain mapping (strictly checked), and check the model arguments."""
+    checked = _check_section(data, Recipe, "", source)
+    hints = typing.get_type_hints(Recipe)
+    kwargs = {k: (hints[k](**v) if dataclasses.is_dataclass(hints[k]) else v) for k, v in checked.items()}
+    recipe = Recipe(**kwargs, source=source, source_path=source_path)
+    _check_model_args(recipe, source)
+    return recipe
+
+
+def _check_model_args(recipe: Recipe, source: str) -> None:
+    from fieldcast.training.models import get_family
+
+    try:
+        family = get_family(recipe.model.name)
+    except KeyError as exc:
+        raise RecipeError(f"recipe {source}: key 'model.name': {exc.args[0]}") from exc
+    for reserved in ("in_channels", "out_channels"):
+        if reserved in recipe.model.args:
+            raise RecipeError(f"recipe {source}: key 'model.args.{reserved}' is set from the data; remove it")
+    _check_section(recipe.model.args, family.config_cls, "model.args", source)
+
+
+def load_recipe(path: str | Path, overrides: typing.Sequence[str] = (), *, inherit: bool = True) -> Recipe:
+    """Read recipe ``path`` with its parents merged underneath and ``overrides`` (``key=value``) on top.
+
+    With ``inherit=False`` the file is taken as complete (a run folder's resolved ``config.yaml``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        path = resolve_recipe_path(str(path))
+    path = path.resolve()
+    if inherit:
+        data = _merged_chain(path)
+    else:
+        data = _read_file(path)
+        data.setdefault("name", path.stem)
+    for item in overrides:
+        data = _apply_override(data, item)
+    return recipe_from_dict(data, source=path.name, source_path=str(path))
+
+
+def recipe_to_dict(recipe: Recipe) -> dict:
+    """The recipe as plain data (what ``config.yaml`` of a run holds)."""
+    data = dataclasses.asdict(recipe)
+    data.pop("source", None)
+    data.pop("source_path", None)
+    return data
+
+
+def config_hash(recipe: Recipe) -> str:
+    """A short hash of everything that changes what a stage learns (not device or tracking)."""
+    data = recipe_to_dict(recipe)
+    for key in ("description", "tracking"):
+        data.pop(key, None)
+    data["train"].pop("device", None)
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,22 @@
+"""Model families for Fieldcast surrogates; each registers itself by name on import."""
+
+from fieldcast.training.models.registry import (
+    ModelFamily,
+    build_model,
+    get_family,
+    model_metadata,
+    model_names,
+    register_model,
+)
+from fieldcast.training.models.unet import UNet, UNetConfig
+
+__all__ = [
+    "ModelFamily",
+    "UNet",
+    "UNetConfig",
+    "build_model",
+    "get_family",
+    "model_metadata",
+    "model_names",
+    "register_model",
+]
