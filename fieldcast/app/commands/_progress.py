@@ -27,6 +27,8 @@ class _Bar:
         self.start = time.monotonic()
         self.tty = stream.isatty()
         self._last_line = ""
+        self._last_print = 0.0
+        self._last_stage = ""
 
     def show(self, p: Progress) -> None:
         elapsed = time.monotonic() - self.start
@@ -39,10 +41,14 @@ class _Bar:
             line = f"{p.stage} {p.done} ({_format_eta(elapsed)})"
         if p.message:
             line += f"  {p.message}"
+        now = time.monotonic()
         if self.tty:
             self.stream.write("\r" + line.ljust(len(self._last_line)))
-        elif (p.total and p.done == p.total) or line.split("  ")[0] != self._last_line.split("  ")[0]:
+        elif (p.total and p.done >= p.total) or now - self._last_print >= 5.0 or p.stage != self._last_stage:
+            # Logs and pipes get a line every few seconds, not one per step.
             self.stream.write(line + "\n")
+            self._last_print = now
+        self._last_stage = p.stage
         self.stream.flush()
         self._last_line = line
 

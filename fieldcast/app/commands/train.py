@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from fieldcast.app.paths import app_paths
+
 NAME = "train"
 HELP = "train a surrogate from a YAML recipe (curriculum parents are trained or reused first)"
 
@@ -33,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--data", metavar="FILE", help="dataset file for every stage (instead of data.path)")
     parser.add_argument(
-        "--runs-dir", default="runs", metavar="DIR", help="folder of run folders (default: runs)"
+        "--runs-dir",
+        default=None,
+        metavar="DIR",
+        help="folder of run folders (default: the workspace's runs folder, which the Runs panel follows)",
     )
 
 
@@ -80,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from fieldcast.training.runs import Curriculum
 
     try:
-        curriculum = Curriculum(args.recipe, args.overrides, args.runs_dir, args.data, args.resume)
+        runs_dir = args.runs_dir if args.runs_dir is not None else app_paths().runs
+        curriculum = Curriculum(args.recipe, args.overrides, runs_dir, args.data, args.resume)
         if args.device:
             select_device(args.device)
     except (RecipeError, DeviceError) as exc:
