@@ -2,7 +2,8 @@
 
 Run under a display (Xvfb is fine): ``.venv/bin/python benchmarks/startup.py``. Also reports the same
 launch's import cost of the window modules with and without torch, to show torch stays out of start-up.
-Prints the median of several launches; last line: ``RESULT first_paint_s=... torch_import_s=... budget_fraction=...`` (budget: 2 s).
+Prints the median of several launches; the budget is 2 s. Last line:
+``RESULT first_paint_s=... torch_import_s=... budget_fraction=...``.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def main() -> None:
     bare = [import_seconds("sys") for _ in range(RUNS)]
     paint = statistics.median(paints)
     torch_s = statistics.median(torch_imports) - statistics.median(bare)
-    print(f"first paint after launch: median {paint:.2f} s over {RUNS} launches {[round(p, 2) for p in paints]}")
+    print(
+        f"first paint after launch: median {paint:.2f} s over {RUNS} launches {[round(p, 2) for p in paints]}"
+    )
     print(f"importing torch alone would add: median {torch_s:.2f} s")
-    print(f"RESULT first_paint_s={paint:.3f} torch_import_s={torch_s:.3f} budget_fraction={paint / 2.0:.3f}")
+    fraction = paint / 2.0
+    print(f"RESULT first_paint_s={paint:.3f} torch_import_s={torch_s:.3f} budget_fraction={fraction:.3f}")
 
 
 if __name__ == "__main__":

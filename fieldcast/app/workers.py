@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from fieldcast.engine.jobs import CancelToken, Cancelled
+from fieldcast.engine.jobs import Cancelled, CancelToken
 
 __all__ = ["JobWorker"]
 
