@@ -1,15 +1,17 @@
 import threading
+import time
 
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import Progress
 
 
-def _counting_job(n, gate=None):
+def _counting_job(n, gate=None, step_s=0.0):
     def factory(token):
         for i in range(n):
             token.raise_if_cancelled()
             if gate is not None:
                 gate.wait(5)
+            time.sleep(step_s)
             yield Progress("count", i + 1, n)
 
     return factory
@@ -29,7 +31,7 @@ def test_events_arrive_in_order_then_finished(qtbot):
 
 def test_cancel_stops_the_job_and_reports_cancelled(qtbot):
     gate = threading.Event()
-    worker = JobWorker(_counting_job(1000, gate))
+    worker = JobWorker(_counting_job(1000, gate, step_s=0.01))
     seen = []
     worker.sig_event.connect(lambda e: seen.append(e.done))
     with qtbot.waitSignal(worker.sig_finished, timeout=10_000) as blocker:
