@@ -1,0 +1,195 @@
+"""The Fieldcast ONNX model format: graph signature and ``metadata_props``, shared by export and runtime.
+
+An exported model is one ONNX file the engine can run with nothing else:
+
+- input ``fields``: float32 ``(batch, C_in, nx, ny)`` in physical units (normalisation is inside the graph),
+  channels named by ``fieldcast.input_channels``;
+- output ``next_fields``: float32 ``(batch, C_out, nx, ny)``, the next state in physical units;
+- for recurrent families, pairs of extra inputs/outputs listed in ``fieldcast.recurrent`` (each
+  ``{"input", "output", "channels", "downsample"}``: a float32 ``(batch, channels, nx/d, ny/d)`` tensor
+  that starts at zero and is fed back every step).
+
+Every ``metadata_props`` value is a string; structured values are JSON. The keys are the ``KEY_*`` constants.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_MAJOR",
+    "INPUT",
+    "OUTPUT",
+    "VARIANTS",
+    "ModelInfo",
+    "RecurrentState",
+    "build_metadata",
+    "parse_metadata",
+]
+
+FORMAT = "fieldcast-onnx/1"
+FORMAT_MAJOR = 1
+INPUT = "fields"
+OUTPUT = "next_fields"
+VARIANTS = ("fp32", "fp16", "int8")
+PREFIX = "fieldcast."
+
+# Keys every Fieldcast model must carry; the others have defaults.
+_REQUIRED = ("format", "system", "input_channels", "output_channels", "history", "layout")
+
+
+@dataclass(frozen=True)
+class RecurrentState:
+    """One recurrent tensor carried between steps: fed as ``input``, read back from ``output``.
+
+    Its shape is ``(batch, channels, nx // downsample, ny // downsample)``; it starts at zero.
+    """
+
+    input: str
+    output: str
+    channels: int
+    downsample: int = 1
+
+    def shape(self, batch: int, nx: int, ny: int) -> tuple[int, int, int, int]:
+        return (batch, self.channels, nx // self.downsample, ny // self.downsample)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an exported model is: everything the engine needs to feed it and to show it to a user.
+
+    Attributes
+    ----------
+    system : system id (``smoke`` ...).
+    input_channels, input_units : names (``density@t-1`` for an earlier frame) and units of the inputs.
+    output_channels, output_units : names and units of the predicted state.
+    history : frames of state the model sees.
+    grid : (nx, ny) the model was trained on.
+    grid_multiple : nx and ny must be multiples of this (1: any size; 0: only ``grid``).
+    dt, time_units : time between frames.
+    variant : ``fp32``, ``fp16`` or ``int8``.
+    layout : roles of the channels: ``state``, ``history_state``, ``controls`` (names), ``vectors`` (lists of
+        state channel names forming one vector field), ``solid`` (control name or None), ``nonnegative``.
+    provenance : run name, recipe hash, data hash, checkpoint, step, export date.
+    metrics : validation metrics at export time.
+    model : registry record ``{"name", "args", "version"}``.
+    recurrent : recurrent tensors carried between steps (empty for feed-forward models).
+    """
+
+    system: str
+    input_channels: tuple[str, ...]
+    output_channels: tuple[str, ...]
+    history: int
+    layout: dict[str, Any]
+    input_units: tuple[str, ...] = ()
+    output_units: tuple[str, ...] = ()
+    grid: tuple[int, int] | None = None
+    grid_multiple: int = 1
+    dt: float = 1.0
+    time_units: str = "frame"
+    variant: str = "fp32"
+    format: str = FORMAT
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    recurrent: tuple[RecurrentState, ...] = ()
+
+    def check_grid(self, nx: int, ny: int) -> str | None:
+        """None when the model accepts an ``nx`` × ``ny`` grid, else the reason it does not."""
+        m = self.grid_multiple
+        if m == 0 and self.grid is not None and (nx, ny) != tuple(self.grid):
+            return f"this model only runs on its training grid {self.grid[0]}×{self.grid[1]}"
+        if m > 1 and (nx % m or ny % m):
+            return f"grid {nx}×{ny}: both sizes must be multiples of {m}"
+        return None
+
+
+def build_metadata(info: ModelInfo) -> dict[str, str]:
+    """``metadata_props`` (all strings) describing ``info``."""
+    values: dict[str, Any] = {
+        "format": info.format,
+        "system": info.system,
+        "input_channels": list(info.input_channels),
+        "input_units": list(info.input_units),
+        "output_channels": list(info.output_channels),
+        "output_units": list(info.output_units),
+        "history": info.history,
+        "grid": list(info.grid) if info.grid else None,
+        "grid_multiple": info.grid_multiple,
+        "dt": info.dt,
+        "time_units": info.time_units,
+        "variant": info.variant,
+        "layout": info.layout,
+        "provenance": info.provenance,
+        "metrics": info.metrics,
+        "model": info.model,
+        "recurrent": [vars(r) for r in info.recurrent],
+    }
+    return {PREFIX + k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in values.items()}
+
+
+def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
+    """Read a :class:`ModelInfo` from ``metadata_props``; ValueError naming the first problem."""
+    missing = [k for k in _REQUIRED if PREFIX + k not in props]
+    if missing:
+        raise ValueError(f"not a Fieldcast model (metadata {', '.join(PREFIX + k for k in missing)} missing)")
+    fmt = props[PREFIX + "format"]
+    name, _, version = fmt.partition("/")
+    if name != "fieldcast-onnx" or not version.isdigit():
+        raise ValueError(f"unknown model format {fmt!r}")
+    if int(version) > FORMAT_MAJOR:
+        raise ValueError(
+            f"model format {fmt} is newer than this Fieldcast reads ({FORMAT}); update Fieldcast"
+        )
+
+    def get(key: str, default: Any = None) -> Any:
+        text = props.get(PREFIX + key)
+        if text is None:
+            return default
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"metadata {PREFIX + key} is not valid JSON ({exc.msg})") from None
+
+    try:
+        info = ModelInfo(
+            system=props[PREFIX + "system"],
+            input_channels=tuple(get("input_channels")),
+            output_channels=tuple(get("output_channels")),
+            history=int(get("history")),
+            layout=dict(get("layout")),
+            input_units=tuple(get("input_units", [])),
+            output_units=tuple(get("output_units", [])),
+            grid=tuple(get("grid")) if get("grid") else None,
+            grid_multiple=int(get("grid_multiple", 1)),
+            dt=float(get("dt", 1.0)),
+            time_units=props.get(PREFIX + "time_units", "frame"),
+            variant=props.get(PREFIX + "variant", "fp32"),
+            format=fmt,
+            provenance=dict(get("provenance", {})),
+            metrics=dict(get("metrics", {})),
+            model=dict(get("model", {})),
+            recurrent=tuple(RecurrentState(**r) for r in get("recurrent", [])),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"malformed Fieldcast metadata ({exc})") from None
+    _check_layout(info)
+    return info
+
+
+def _check_layout(info: ModelInfo) -> None:
+    lay = info.layout
+    for key in ("state", "history_state", "controls"):
+        if not isinstance(lay.get(key), list):
+            raise ValueError(f"metadata {PREFIX}layout has no list {key!r}")
+    if list(lay["state"]) != list(info.output_channels):
+        raise ValueError("metadata layout.state does not match the output channels")
+    expected = len(lay["state"]) + (info.history - 1) * len(lay["history_state"]) + len(lay["controls"])
+    if expected != len(info.input_channels):
+        raise ValueError(
+            f"metadata layout describes {expected} input channels, the model lists {len(info.input_channels)}"
+        )

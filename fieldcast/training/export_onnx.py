@@ -1,0 +1,110 @@
+"""Torch to ONNX: one graph in physical units with the Fieldcast signature and self-describing metadata.
+
+The graph is :class:`~fieldcast.training.rollout.SurrogateStep` (normalise, model, de-normalise), traced with
+dynamic batch and, where the family allows, dynamic grid size. Recurrent families declare their state with
+a ``recurrent_states`` attribute (a list of ``(channels, downsample)``) and a forward
+``model(x, *states) -> (y, *new_states)``; each state becomes an explicit input/output pair.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from fieldcast.engine.model_format import INPUT, OUTPUT, ModelInfo, RecurrentState, build_metadata
+from fieldcast.training.rollout import SurrogateStep
+
+__all__ = ["OPSET", "grid_multiple", "recurrent_states", "set_metadata", "to_onnx"]
+
+OPSET = 17
+
+# Grid sizes a family accepts, from its constructor arguments: a multiple (1 = any size), or 0 (only the
+# training grid). A UNet resizes each decoder level to its skip, but the traced graph fixes that decision at
+# the export size, so exact halving at every level (multiples of 2**depth) is what is safe.
+_GRID_MULTIPLE: dict[str, Callable[[dict], int]] = {"unet": lambda args: 2 ** int(args.get("depth", 0))}
+
+
+def grid_multiple(model: nn.Module) -> int:
+    """The grid multiple of ``model``'s family (0 when the family declares nothing: fixed grid)."""
+    declared = getattr(model, "grid_multiple", None)
+    if declared is not None:
+        return int(declared)
+    rule = _GRID_MULTIPLE.get(getattr(model, "model_name", ""))
+    return rule(getattr(model, "model_args", {})) if rule else 0
+
+
+def recurrent_states(model: nn.Module) -> tuple[RecurrentState, ...]:
+    """The model's recurrent tensors as graph input/output pairs (empty for feed-forward families)."""
+    return tuple(
+        RecurrentState(f"recurrent_in_{i}", f"recurrent_out_{i}", int(c), int(d))
+        for i, (c, d) in enumerate(getattr(model, "recurrent_states", ()))
+    )
+
+
+class _Recurrent(nn.Module):
+    """SurrogateStep with explicit recurrent state: (x, *states) -> (y, *new_states), physical units."""
+
+    def __init__(self, step: SurrogateStep) -> None:
+        super().__init__()
+        self.step = step
+
+    def forward(self, x: torch.Tensor, *states: torch.Tensor):
+        s = self.step
+        z, *new = s.model((x - s.in_mean) / s.in_std, *states)
+        return (z * s.out_std + s.out_mean, *new)
+
+
+def to_onnx(step: SurrogateStep, grid: tuple[int, int], dynamic_grid: bool) -> onnx.ModelProto:
+    """Trace ``step`` (eval, CPU) on a ``grid`` example into an ONNX model with the Fieldcast signature."""
+    step = step.eval().to("cpu")
+    states = recurrent_states(step.model)
+    n_in = step.in_mean.shape[1]
+    example = [torch.zeros(1, n_in, *grid)]
+    example += [torch.zeros(*r.shape(1, *grid)) for r in states]
+    module = _Recurrent(step) if states else step
+    in_names = [INPUT, *(r.input for r in states)]
+    out_names = [OUTPUT, *(r.output for r in states)]
+    axes = {0: "batch", 2: "nx", 3: "ny"} if dynamic_grid else {0: "batch"}
+    dynamic: dict[str, Any] = {name: dict(axes) for name in in_names + out_names}
+    if dynamic_grid:
+        for r in states:
+            dynamic[r.input] = dynamic[r.output] = {
+                0: "batch",
+                2: f"nx/{r.downsample}",
+                3: f"ny/{r.downsample}",
+            }
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is the one that needs no extra packages; its deprecation notice and its
+        # tracer notes (shape checks frozen at trace time, which the grid multiple accounts for) are expected.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            tuple(example),
+            buf,
+            dynamo=False,
+            input_names=in_names,
+            output_names=out_names,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> onnx.ModelProto:
+    """Replace ``model``'s Fieldcast metadata with ``info`` (other metadata is kept)."""
+    keep = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith("fieldcast.")]
+    del model.metadata_props[:]
+    for key, value in [*keep, *build_metadata(info).items()]:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "fieldcast"
+    model.doc_string = f"Fieldcast {info.system} surrogate ({info.variant}); inputs in physical units"
+    return model
