@@ -29,7 +29,7 @@ class JobWorker(QObject):
     """Runs ``factory(token)`` — a function returning the job's generator — in a thread of its own.
 
     Pause blocks the job between two events; cancel sets the job's token (the job stops at its next
-    check and leaves its outputs consistent) and also releases a paused job.
+    check, leaves its outputs consistent and ends itself) and also releases a paused job.
     """
 
     sig_started = Signal()
@@ -84,12 +84,13 @@ class JobWorker(QObject):
         job = None
         try:
             job = self._factory(self.token)
+            # On cancel the loop keeps draining: the job sees its token, finishes its step, saves what it
+            # must (a checkpoint, a complete trajectory) and ends by itself, still reporting as it goes.
             for event in job:
                 self.sig_event.emit(event)
                 self._resume.wait()
-                if self.token.cancelled:
-                    status = "cancelled"
-                    break
+            if self.token.cancelled:
+                status = "cancelled"
         except Cancelled:
             status = "cancelled"
         except Exception as exc:  # reported to the user through sig_error, and logged
