@@ -1,0 +1,240 @@
+"""Follow the run folders of a workspace: the GUI's own runs, the CLI's and torchrun's alike.
+
+A run folder (see :mod:`fieldcast.training.runs`) holds ``run.json`` (status), ``config.yaml`` (the resolved
+recipe), ``metrics.jsonl`` (append-only records) and ``checkpoints/``. Nothing here imports torch: files are
+read as JSON and YAML. ``metrics.jsonl`` is read incrementally from where the last read stopped; a last line
+still being written (no newline yet) is left for the next read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
+
+__all__ = ["RunInfo", "RunWatcher", "count_parameters", "read_records"]
+
+log = logging.getLogger("fieldcast.app")
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The complete JSON records of a ``metrics.jsonl``; a truncated or damaged line is skipped."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                return
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                log.warning("%s: skipped a line that is not JSON", path)
+
+
+def count_parameters(weights: Path) -> int | None:
+    """Number of weights in a ``.safetensors`` file, read from its JSON header (no tensor is loaded)."""
+    try:
+        with open(weights, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+    except (OSError, ValueError, struct.error):
+        return None
+    return sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+
+
+@dataclass
+class RunInfo:
+    """What the runs table shows about one run folder, kept up to date by :class:`RunWatcher`."""
+
+    path: Path
+    name: str = ""
+    system: str = ""
+    model: str = ""
+    parameters: int | None = None
+    status: str = ""
+    device: str = ""
+    step: int = 0
+    best_loss: float | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    started: float | None = None
+    last_time: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    train_curve: list[tuple[int, float]] = field(default_factory=list)
+    valid_curve: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first record to the latest one."""
+        if self.started is None or self.last_time is None:
+            return None
+        return self.last_time - self.started
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        kind, step, t = record.get("kind"), int(record.get("step", 0)), record.get("time")
+        if isinstance(t, (int, float)):
+            self.started = t if self.started is None else self.started
+            self.last_time = t
+        self.step = max(self.step, step)
+        if kind == "start":
+            self.device = str(record.get("device", self.device))
+        elif kind == "step" and isinstance(record.get("loss"), (int, float)):
+            self.train_curve.append((step, float(record["loss"])))
+        elif kind == "validation" and isinstance(record.get("loss"), (int, float)):
+            loss = float(record["loss"])
+            self.valid_curve.append((step, loss))
+            if self.best_loss is None or loss < self.best_loss:
+                self.best_loss = loss
+                self.best_metrics = {
+                    k: float(v)
+                    for k, v in record.items()
+                    if k.startswith("mse/") and isinstance(v, (int, float))
+                }
+
+
+class _Follow:
+    """Read position in one run folder's files."""
+
+    def __init__(self, info: RunInfo) -> None:
+        self.info = info
+        self.offset = 0
+        self.status_mtime = 0.0
+        self.params_from = ""
+
+
+class RunWatcher(QObject):
+    """Scan ``runs_dir`` when it changes and on a timer; report runs added, updated and removed."""
+
+    sig_run_added = Signal(str)
+    """A run folder appeared (its path)."""
+    sig_run_updated = Signal(str)
+    """A run's status or metrics changed (its path)."""
+    sig_run_removed = Signal(str)
+    """A run folder disappeared (its path)."""
+
+    def __init__(self, runs_dir: Path, interval_ms: int = 1000, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runs_dir = Path(runs_dir)
+        self._runs: dict[Path, _Follow] = {}
+        self._fs = QFileSystemWatcher(self)
+        self._fs.directoryChanged.connect(self._on_folder_changed)
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self.scan)
+
+    def start(self) -> None:
+        """Scan now and keep following."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        if str(self.runs_dir) not in self._fs.directories():
+            self._fs.addPath(str(self.runs_dir))
+        self.scan()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def runs(self) -> list[RunInfo]:
+        return [f.info for f in self._runs.values()]
+
+    def info(self, path: Path | str) -> RunInfo | None:
+        follow = self._runs.get(Path(path))
+        return follow.info if follow else None
+
+    def scan(self) -> None:
+        """Look at every run folder once: new ones, changed ones, gone ones."""
+        found = set()
+        if self.runs_dir.is_dir():
+            for folder in self.runs_dir.iterdir():
+                if folder.name.startswith(".") or not (folder / "run.json").is_file():
+                    continue
+                found.add(folder)
+                new = folder not in self._runs
+                if new:
+                    self._runs[folder] = _Follow(RunInfo(folder, name=folder.name))
+                changed = self._refresh(self._runs[folder])
+                if new:
+                    self.sig_run_added.emit(str(folder))
+                elif changed:
+                    self.sig_run_updated.emit(str(folder))
+        for gone in set(self._runs) - found:
+            del self._runs[gone]
+            self.sig_run_removed.emit(str(gone))
+
+    def _refresh(self, follow: _Follow) -> bool:
+        changed = self._read_status(follow)
+        changed |= self._read_metrics(follow)
+        changed |= self._read_parameters(follow)
+        return changed
+
+    def _read_status(self, follow: _Follow) -> bool:
+        info, path = follow.info, follow.info.path / "run.json"
+        try:
+            mtime = path.stat().st_mtime
+            if mtime == follow.status_mtime:
+                return False
+            status = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False  # being replaced right now; the next scan reads it
+        follow.status_mtime = mtime
+        info.status = str(status.get("status", ""))
+        info.name = str(status.get("name") or info.path.name)
+        if not info.config:
+            info.config = self._read_config(info.path)
+            model = info.config.get("model", {})
+            args = model.get("args", {})
+            size = " ".join(f"{k[0]}{args[k]}" for k in ("depth", "base_width") if k in args)
+            info.model = f"{model.get('name', '')} {size}".strip()
+            info.system = str(info.config.get("system") or "")
+        return True
+
+    @staticmethod
+    def _read_config(run_dir: Path) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _read_metrics(self, follow: _Follow) -> bool:
+        path = follow.info.path / "metrics.jsonl"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return False
+        if size < follow.offset:  # rewritten: start over
+            follow.offset = 0
+            follow.info.train_curve.clear()
+            follow.info.valid_curve.clear()
+        if size == follow.offset:
+            return False
+        with open(path, "rb") as f:
+            f.seek(follow.offset)
+            chunk = f.read(size - follow.offset)
+        end = chunk.rfind(b"\n") + 1  # a last line without its newline is still being written
+        for line in chunk[:end].splitlines():
+            try:
+                follow.info.add_record(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                log.warning("%s: skipped a line that is not JSON", path)
+        follow.offset += end
+        return end > 0
+
+    def _read_parameters(self, follow: _Follow) -> bool:
+        folder = follow.info.path / "checkpoints"
+        for tag in ("best", "last"):
+            weights = folder / f"{tag}.safetensors"
+            if weights.is_file():
+                if follow.params_from == str(weights):
+                    return False
+                follow.params_from = str(weights)
+                follow.info.parameters = count_parameters(weights)
+                return True
+        return False
+
+    # Slots --------------------------------------------------------------------------------------------
+    def _on_folder_changed(self, _path: str) -> None:
+        self.scan()
