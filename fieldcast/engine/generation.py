@@ -182,7 +182,9 @@ def generate_dataset(
     else:
         results = _in_pool(args, trajectories, workers, cancel)
     yield Progress("generate", 0, trajectories, f"{system}: {trajectories} × {frames} frames at {size}²")
-    with DatasetWriter(out, spec, n_frames=frames, grid=(size, size), dt=spec.dt, **writer_kwargs) as writer:
+    # Field systems store size x size frames; a sequence system stores one sample per frame on a 1 x 1 grid.
+    grid = writer_kwargs.pop("grid", (size, size))
+    with DatasetWriter(out, spec, n_frames=frames, grid=grid, dt=spec.dt, **writer_kwargs) as writer:
         try:
             for i, fields in enumerate(results):
                 writer.append(fields)

@@ -76,6 +76,13 @@ class _Printer:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fieldcast.training.sequence import run_if_sequence_recipe
+
+    if args.runs_dir is None:
+        args.runs_dir = str(app_paths().runs)
+    # Sequence systems (trajectory) train with their own loop; field systems go through the curriculum.
+    if (code := run_if_sequence_recipe(args)) is not None:
+        return code
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.data import DatasetError
     from fieldcast.engine.jobs import CancelToken
@@ -85,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldcast.training.runs import Curriculum
 
     try:
-        runs_dir = args.runs_dir if args.runs_dir is not None else app_paths().runs
-        curriculum = Curriculum(args.recipe, args.overrides, runs_dir, args.data, args.resume)
+        curriculum = Curriculum(args.recipe, args.overrides, args.runs_dir, args.data, args.resume)
         if args.device:
             select_device(args.device)
     except (RecipeError, DeviceError) as exc:

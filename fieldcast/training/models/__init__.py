@@ -1,5 +1,6 @@
 """Model families for Fieldcast surrogates; each registers itself by name on import."""
 
+from fieldcast.training.models.lstm import LSTMConfig, LSTMNet
 from fieldcast.training.models.registry import (
     ModelFamily,
     build_model,
@@ -11,6 +12,8 @@ from fieldcast.training.models.registry import (
 from fieldcast.training.models.unet import UNet, UNetConfig
 
 __all__ = [
+    "LSTMConfig",
+    "LSTMNet",
     "ModelFamily",
     "UNet",
     "UNetConfig",
