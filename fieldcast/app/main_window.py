@@ -54,8 +54,17 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        for panel in (DataPanel(), TrainPanel(), RunsPanel(paths.runs), PlayPanel()):
+        data = DataPanel(data_dir=paths.data)
+        train = TrainPanel(paths.runs, paths.data)
+        runs = RunsPanel(paths.runs)
+        play = PlayPanel(paths.runs)
+        for panel in (data, train, runs, play):
             self._add_panel(panel)
+        # Panels talk through the window, never to each other's insides.
+        data.sig_train_requested.connect(self._on_train_requested)
+        train.sig_run_started.connect(lambda run: runs.refresh())
+        runs.sig_open_paths.connect(lambda paths_: self.open_paths([Path(p) for p in paths_]))
+        runs.sig_resume_requested.connect(self._on_resume_requested)
 
         self._build_menus()
         self._restore_state()
@@ -174,6 +183,14 @@ class MainWindow(QMainWindow):
             self.settings.set_last_folder(panel_name, Path(files[0]).parent)
             self.open_paths([Path(f) for f in files])
 
+    def _on_train_requested(self, dataset: str) -> None:
+        self.panels["train"].set_dataset(Path(dataset))
+        self.show_panel("train")
+
+    def _on_resume_requested(self, run_dir: str) -> None:
+        self.panels["train"].resume_run(Path(run_dir))
+        self.show_panel("train")
+
     def _on_file_opened(self, path: str) -> None:
         self.settings.add_recent_file(path)
         self._rebuild_recent_menu()
@@ -201,8 +218,9 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
-        if self.settings.current_panel() in self.panels:
-            self.show_panel(self.settings.current_panel())
+        # A first start opens on Play, where the shipped model is already running.
+        saved = self.settings.current_panel()
+        self.show_panel(saved if saved in self.panels else "play")
 
     def save_state(self) -> None:
         self.settings.set_geometry(self.saveGeometry())

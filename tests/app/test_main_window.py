@@ -2,8 +2,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from play_models import write_tiny_smoke_model
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from fieldcast.app.errors import ErrorDialog, ExceptionHook
@@ -43,20 +45,48 @@ def test_window_has_the_four_panels_and_menus(window):
     assert menus == ["File", "View", "Help"]
 
 
-def test_dropped_files_go_to_the_panel_that_registers_them(window, tmp_path):
+def test_dropped_files_go_to_the_panel_that_registers_them(window, tmp_path, qtbot):
     dataset = tmp_path / "plume.h5"
     dataset.write_bytes(b"\x89HDF\r\n\x1a\n")
-    model = tmp_path / "smoke.onnx"
-    model.write_bytes(b"\x08\x07")
+    model = write_tiny_smoke_model(tmp_path / "run" / "model.onnx")
     assert _drop(window, [dataset])
     assert window.panels["data"].datasets() == [dataset]
     assert window.current_panel().name == "data"
     assert _drop(window, [model])
-    assert window.panels["play"].model_path == model
+    play = window.panels["play"]
+    assert play.picker.model_combo.currentData() == str(model)
     assert window.current_panel().name == "play"
     recent = window.settings.recent_files()
     assert recent[:2] == [str(model.resolve()), str(dataset.resolve())]
     assert [a.text() for a in window.recent_menu.actions()][:2] == recent[:2]
+
+
+def test_a_dropped_foreign_model_is_refused_and_the_app_goes_on(window, tmp_path, qtbot):
+    bogus = tmp_path / "smoke.onnx"
+    bogus.write_bytes(b"\x08\x07")
+    assert _drop(window, [bogus])
+    qtbot.waitUntil(lambda: "smoke.onnx" in window.statusBar().currentMessage())
+    assert window.panels["play"].picker.model_combo.findData(str(bogus)) < 0
+    assert str(bogus.resolve()) not in window.settings.recent_files()
+    assert window.isVisible()
+
+
+def test_panels_hand_work_to_each_other_through_the_window(window, tmp_path, qtbot):
+    from fieldcast.engine.generation import generate_dataset
+
+    data = tmp_path / "tiny.h5"
+    for _ in generate_dataset("smoke", data, trajectories=2, frames=4, size=16, seed=0):
+        pass
+    window.open_paths([data])
+    panel = window.panels["data"]
+    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=20_000)
+    QTest.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert window.current_panel().name == "train"
+    assert window.panels["train"].dataset_path() == data
+    model = write_tiny_smoke_model(tmp_path / "run" / "model.onnx")
+    window.panels["runs"].sig_open_paths.emit([str(model)])
+    assert window.current_panel().name == "play"
+    assert window.panels["play"].picker.model_combo.currentData() == str(model)
 
 
 def test_a_drop_of_foreign_files_is_refused_and_nothing_opens(window, tmp_path):
@@ -82,13 +112,13 @@ def test_geometry_and_panel_are_remembered(make_window, qtbot):
     first = make_window()
     first.show()
     qtbot.waitExposed(first)
-    first.resize(900, 640)
+    first.resize(1180, 760)
     first.show_panel("runs")
     first.close()
     second = make_window()
     second.show()
     qtbot.waitExposed(second)
-    assert (second.width(), second.height()) == (900, 640)
+    assert (second.width(), second.height()) == (1180, 760)
     assert second.current_panel().name == "runs"
 
 

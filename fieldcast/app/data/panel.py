@@ -6,7 +6,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -53,6 +53,9 @@ class DataPanel(Panel):
     file_suffixes = DATASET_SUFFIXES
     file_filter = "Datasets (*.h5 *.hdf5 *.hdf *.npz)"
 
+    sig_train_requested = Signal(str)
+    """The user wants to train on this dataset (path)."""
+
     def __init__(self, parent: QWidget | None = None, data_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.data_dir = Path(data_dir) if data_dir is not None else app_paths().data
@@ -71,8 +74,17 @@ class DataPanel(Panel):
         self.remove_button.setToolTip("Remove from the list (the file stays on disk)")
         self.reveal_button = QPushButton("Reveal")
         self.reveal_button.setToolTip("Open the folder holding the file")
+        self.train_button = QPushButton("Train on it…")
+        self.train_button.setObjectName("train_button")
+        self.train_button.setToolTip("Open the Train panel with this dataset chosen")
         toolbar = QHBoxLayout()
-        for button in (self.open_button, self.generate_button, self.remove_button, self.reveal_button):
+        for button in (
+            self.open_button,
+            self.generate_button,
+            self.remove_button,
+            self.reveal_button,
+            self.train_button,
+        ):
             toolbar.addWidget(button)
         toolbar.addStretch(1)
 
@@ -108,6 +120,7 @@ class DataPanel(Panel):
             button.clicked.connect(self._on_generate_button_clicked)
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
         self.reveal_button.clicked.connect(self._on_reveal_button_clicked)
+        self.train_button.clicked.connect(self._on_train_button_clicked)
         self.dataset_list.sig_remove_requested.connect(self._on_remove_button_clicked)
         self.dataset_list.currentItemChanged.connect(self._on_current_item_changed)
         self.dataset_list.model().rowsRemoved.connect(self._on_rows_removed)
@@ -262,6 +275,8 @@ class DataPanel(Panel):
         has = self.dataset_list.currentItem() is not None
         self.remove_button.setEnabled(has)
         self.reveal_button.setEnabled(has)
+        entry = self.dataset_list.current_entry() if has else None
+        self.train_button.setEnabled(entry is not None and entry.state in ("ok", "problems"))
 
     # Handlers -------------------------------------------------------------------------------------------
     def _on_loader_event(self, entry: DatasetEntry) -> None:
@@ -272,6 +287,7 @@ class DataPanel(Panel):
         self.dataset_list.update_entry(entry)
         if self.dataset_list.current_entry() is entry:
             self._show(entry)
+            self._update_actions()
         if entry.state == "error":
             self.sig_status.emit(entry.error)
         elif entry.state == "problems":
@@ -312,6 +328,11 @@ class DataPanel(Panel):
         if entry is not None:
             self.remove(entry.path)
             self.sig_status.emit(f"Removed {entry.path.name} from the list (the file is still on disk)")
+
+    def _on_train_button_clicked(self) -> None:
+        entry = self.dataset_list.current_entry()
+        if entry is not None:
+            self.sig_train_requested.emit(str(entry.path))
 
     def _on_reveal_button_clicked(self) -> None:
         entry = self.dataset_list.current_entry()
