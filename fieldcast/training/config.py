@@ -85,6 +85,7 @@ class RolloutConfig:
     truncate: bool = False  # detach the prediction before it becomes the next input
     solid_mask: str | None = None  # control channel inside which vector state fields are zeroed
     nonnegative: list[str] = field(default_factory=list)  # state channels clamped at >= 0
+    residual: bool = False  # the model predicts the one-step change of the state, added to the current one
 
 
 @dataclass

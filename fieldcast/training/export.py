@@ -195,7 +195,10 @@ def _prepare(run: Path, ckpt: Path, data, n_samples: int) -> dict[str, Any]:
         (cfg.get("rollout") or {}).get("solid_mask"),
         (cfg.get("rollout") or {}).get("nonnegative") or (),
     )
-    step = SurrogateStep(model, norm["in_mean"], norm["in_std"], norm["out_mean"], norm["out_std"]).eval()
+    residual = bool((cfg.get("rollout") or {}).get("residual", False))
+    step = SurrogateStep(
+        model, norm["in_mean"], norm["in_std"], norm["out_mean"], norm["out_std"], residual=residual
+    ).eval()
     dataset = _open_data(str(data) if data else (sidecar.get("data") or {}).get("path"))
     grid = tuple(sidecar.get("grid") or (dataset.grid if dataset else (32, 32)))
     inputs = checks.dataset_inputs(dataset, layout, "valid", n_samples) if dataset else None

@@ -121,11 +121,14 @@ def rollout_weights(steps: int, gamma: float) -> torch.Tensor:
 
 
 class SurrogateStep(nn.Module):
-    """One step in physical units: normalise the input, run the model, de-normalise the next state."""
+    """One step in physical units: normalise the input, run the model, de-normalise the next state (or Δ)."""
 
-    def __init__(self, model: nn.Module, in_mean, in_std, out_mean, out_std) -> None:
+    def __init__(self, model: nn.Module, in_mean, in_std, out_mean, out_std, residual: bool = False) -> None:
         super().__init__()
         self.model = model
+        # With ``residual`` the model predicts the change of the state over one step (next = current + Δ):
+        # it starts from persistence instead of having to learn the identity through the whole UNet.
+        self.residual = bool(residual)
         # Stats as (1, C, 1, 1) buffers so they travel with the module to its device (and into ONNX).
         self.register_buffer("in_mean", torch.as_tensor(in_mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("in_std", torch.as_tensor(in_std, dtype=torch.float32).view(1, -1, 1, 1))
@@ -134,6 +137,9 @@ class SurrogateStep(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.model((x - self.in_mean) / self.in_std)  # (B, Cs, nx, ny), normalised units
+        if self.residual:
+            # The state channels come first in the input, in output order (see ChannelLayout).
+            return x[:, : z.shape[1]] + z * self.out_std
         return z * self.out_std + self.out_mean
 
 

@@ -126,7 +126,9 @@ class Trainer(tstate.RunMixin):
         if init_weights is not None:
             self.model.load_state_dict(load_checkpoint(init_weights)[0])
         n = self.norm
-        step = SurrogateStep(self.model, n["in_mean"], n["in_std"], n["out_mean"], n["out_std"])
+        step = SurrogateStep(
+            self.model, n["in_mean"], n["in_std"], n["out_mean"], n["out_std"], residual=r.rollout.residual
+        )
         self.module = RolloutModule(step, self.layout).to(self.device)
         self.train_module = self.module
         if self.dist.enabled:

@@ -45,7 +45,7 @@ FAMILY_CONFIGS = {"unet": UNET_CONFIGS}
 STREAMING_FAMILIES = {"lstm": "tests/training/test_lstm_model.py::test_streaming_onnx_matches_torch"}
 
 
-def _step(name, args, seed=0):
+def _step(name, args, seed=0, residual=False):
     torch.manual_seed(seed)
     model = build_model(name, {"in_channels": 6, "out_channels": 3, **args})
     for m in model.modules():  # non-trivial running statistics, so batch norm is really exercised
@@ -53,7 +53,8 @@ def _step(name, args, seed=0):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
     rng = np.random.default_rng(seed)
-    return SurrogateStep(model, rng.random(6), 0.5 + rng.random(6), rng.random(3), 0.5 + rng.random(3)).eval()
+    stats = (rng.random(6), 0.5 + rng.random(6), rng.random(3), 0.5 + rng.random(3))
+    return SurrogateStep(model, *stats, residual=residual).eval()
 
 
 def _ort(model_proto):
@@ -163,3 +164,16 @@ def test_export_bench_and_eval_commands(trained_run, smoke_file, tmp_path, capsy
     )
     result = json.loads(capsys.readouterr().out)
     assert sorted(result["horizons"]) == ["2", "4"] and result["finite"]
+
+
+def test_residual_step_exports_with_parity_and_starts_from_persistence():
+    step = _step("unet", UNET_CONFIGS["unet-nonorm-reflect"], residual=True)
+    x = np.random.default_rng(3).standard_normal((2, 6, 16, 16)).astype(np.float32)
+    session = _ort(to_onnx(step, (16, 16), dynamic_grid=True))
+    with torch.no_grad():
+        ref = step(torch.from_numpy(x)).numpy()
+        for p in step.model.parameters():
+            p.zero_()
+        persistence = step(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(session.run(None, {"fields": x})[0], ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(persistence, x[:, :3])  # a model that outputs 0 keeps the state
