@@ -67,7 +67,8 @@ def to_onnx(step: SurrogateStep, grid: tuple[int, int], dynamic_grid: bool) -> o
     n_in = step.in_mean.shape[1]
     example = [torch.zeros(1, n_in, *grid)]
     example += [torch.zeros(*r.shape(1, *grid)) for r in states]
-    module = _Recurrent(step) if states else step
+    # A fresh wrapper is in training mode, and the exporter restores the whole tree to the wrapper's mode.
+    module = _Recurrent(step).eval() if states else step
     in_names = [INPUT, *(r.input for r in states)]
     out_names = [OUTPUT, *(r.output for r in states)]
     axes = {0: "batch", 2: "nx", 3: "ny"} if dynamic_grid else {0: "batch"}

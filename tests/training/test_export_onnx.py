@@ -42,7 +42,10 @@ UNET_CONFIGS = {
 }
 FAMILY_CONFIGS = {"unet": UNET_CONFIGS}
 # Families exported through their own streaming signature, with their parity tests beside their model tests.
-STREAMING_FAMILIES = {"lstm": "tests/training/test_lstm_model.py::test_streaming_onnx_matches_torch"}
+STREAMING_FAMILIES = {
+    "lstm": "tests/training/test_lstm_model.py::test_streaming_onnx_matches_torch",
+    "convlstm": "tests/training/test_convlstm_model.py::test_onnx_export_carries_the_recurrent_state",
+}
 
 
 def _step(name, args, seed=0, residual=False):

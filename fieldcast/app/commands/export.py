@@ -49,7 +49,19 @@ def run(args: argparse.Namespace) -> int:
     from fieldcast.engine.jobs import CancelToken
     from fieldcast.engine.runtime import ModelError
     from fieldcast.training.export import export_run
+    from fieldcast.training.melt_train import export_convlstm, is_melt_run
 
+    if is_melt_run(args.run):
+        # The microstructure ConvLSTM streams its recurrent state and takes the next temperature as input.
+        weights = Path(args.run) / "checkpoints" / f"{args.checkpoint}.safetensors"
+        out = Path(args.out) if args.out else Path(args.run) / "model.onnx"
+        try:
+            report = export_convlstm(weights, out)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            print(f"fieldcast export: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {out}; torch vs ONNX over a 3-step stream: {report}")
+        return 0
     token = CancelToken()
     job = export_run(
         args.run,

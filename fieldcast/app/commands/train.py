@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
     # Sequence systems (trajectory) train with their own loop; field systems go through the curriculum.
     if (code := run_if_sequence_recipe(args)) is not None:
         return code
+    from fieldcast.training.melt_train import run_if_melt_recipe
+
+    # The melt microstructure ConvLSTM takes the next temperature as an input: it has its own loop too.
+    if (code := run_if_melt_recipe(args)) is not None:
+        return code
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.data import DatasetError
     from fieldcast.engine.jobs import CancelToken

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -39,8 +40,26 @@ DATASET_FILTER = "Datasets (*.h5 *.hdf5 *.hdf)"
 
 
 def shipped_recipes() -> list[Path]:
-    """The packaged recipes a user can train (shared ``*_base`` settings files left out)."""
-    return sorted(p for p in resource_path("recipes").glob("*/*.yaml") if not p.stem.endswith("_base"))
+    """The packaged field-rollout recipes this panel trains (shared ``*_base`` settings files left out).
+
+    Sequence recipes (trajectory LSTM) and the melt microstructure ConvLSTM train with their own loops,
+    from ``fieldcast train``; they are not offered here.
+    """
+    return sorted(
+        p
+        for p in resource_path("recipes").glob("*/*.yaml")
+        if not p.stem.endswith("_base") and _is_field_rollout_recipe(p)
+    )
+
+
+def _is_field_rollout_recipe(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    model = data.get("model") if isinstance(data, dict) else None
+    name = model.get("name") if isinstance(model, dict) else None
+    return data.get("system") != "trajectory" and name not in ("lstm", "convlstm")
 
 
 class TrainPanel(Panel):

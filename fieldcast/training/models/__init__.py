@@ -1,5 +1,6 @@
 """Model families for Fieldcast surrogates; each registers itself by name on import."""
 
+from fieldcast.training.models.convlstm import ConvLSTM, ConvLSTMConfig
 from fieldcast.training.models.lstm import LSTMConfig, LSTMNet
 from fieldcast.training.models.registry import (
     ModelFamily,
@@ -12,6 +13,8 @@ from fieldcast.training.models.registry import (
 from fieldcast.training.models.unet import UNet, UNetConfig
 
 __all__ = [
+    "ConvLSTM",
+    "ConvLSTMConfig",
     "LSTMConfig",
     "LSTMNet",
     "ModelFamily",
