@@ -65,6 +65,8 @@ class GenerateDialog(JobDialog):
 
         self.system_combo = QComboBox()
         self.system_combo.addItems(generator_systems())
+        if self.system_combo.findText("smoke") >= 0:  # the system the shipped Play model is trained on
+            self.system_combo.setCurrentText("smoke")
         self.trajectories_spin = _spin(1, 1_000_000, 10, "Number of simulated runs")
         self.frames_spin = _spin(1, 1_000_000, 100, "Frames stored per run")
         self.size_spin = _spin(8, 4096, 128, "Cells per side of the square grid")

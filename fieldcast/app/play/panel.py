@@ -141,8 +141,8 @@ class PlayPanel(Panel):
         if not self._started:
             self._started = True
             default = default_model_path()
-            if default is not None:
-                self.load_model(str(default))
+            if default is not None and self.load_model(str(default)):
+                self.picker.set_active(str(default), self._provider)
             self.stepper.start()
             self.timer.start()
             if self.autoplay:
