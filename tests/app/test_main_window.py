@@ -171,3 +171,14 @@ def test_errors_from_threads_reach_the_gui_thread_and_are_rate_limited(qtbot, qa
             d.close()
     finally:
         hook.uninstall()
+
+
+def test_a_dropped_gcode_file_opens_the_trajectory_view_in_play(window, qtbot):
+    from fieldcast.resources import resource_path
+
+    gcode = resource_path("gcode", "calibration_square_prusaslicer.gcode")
+    assert _drop(window, [gcode])
+    play = window.panels["play"]
+    assert window.current_panel() is play
+    assert play.pages.currentWidget() is play.trajectory
+    qtbot.waitUntil(lambda: str(gcode.resolve()) in window.settings.recent_files(), timeout=60_000)

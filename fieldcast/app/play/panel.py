@@ -12,7 +12,17 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from fieldcast.app.panel import Panel
 from fieldcast.app.paths import app_paths
@@ -24,6 +34,8 @@ from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox
 from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, SolverBackend
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.play.tools import Painter, ToolBox
+from fieldcast.app.play.trajectory_view import TrajectoryView
+from fieldcast.engine.sequence_runtime import is_sequence_model
 from fieldcast.widgets.field_canvas import FieldCanvas
 
 __all__ = ["PlayPanel"]
@@ -44,8 +56,11 @@ class PlayPanel(Panel):
 
     name = "play"
     title = "Play"
-    file_suffixes = (".onnx",)
-    file_filter = "Fieldcast models (*.onnx)"
+    file_suffixes = (".onnx", ".gcode", ".gco", ".g")
+    file_filter = "Fieldcast models and G-code (*.onnx *.gcode *.gco *.g)"
+
+    #: what the system selector offers, in order: (label, page attribute)
+    SYSTEMS = (("Smoke", "smoke_page"), ("Printer trajectory (G-code)", "trajectory"))
 
     def __init__(
         self, runs: Path | None = None, autoplay: bool = True, parent: QWidget | None = None
@@ -80,6 +95,10 @@ class PlayPanel(Panel):
         self.readouts.setObjectName("play_readouts")
         self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.picker.set_active(SOLVER, self._provider)
+        self.trajectory = TrajectoryView(runs if runs is not None else app_paths().runs)
+        self.system_combo = QComboBox()
+        self.system_combo.setObjectName("play_system")
+        self.system_combo.addItems([label for label, _ in self.SYSTEMS])
         self._layout_widgets()
         self._connect()
         self.timer = QTimer(self)
@@ -108,11 +127,26 @@ class PlayPanel(Panel):
         view.addWidget(self.message)
         view.addWidget(self.splitter, 1)
         view.addWidget(self.readouts)
-        row = QHBoxLayout(self)
+        self.smoke_page = QWidget()
+        row = QHBoxLayout(self.smoke_page)
+        row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(scroll)
         row.addLayout(view, 1)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.smoke_page)
+        self.pages.addWidget(self.trajectory)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("System"))
+        top.addWidget(self.system_combo)
+        top.addStretch(1)
+        box = QVBoxLayout(self)
+        box.addLayout(top)
+        box.addWidget(self.pages, 1)
 
     def _connect(self) -> None:
+        self.system_combo.currentIndexChanged.connect(self._on_system_changed)
+        self.trajectory.sig_status.connect(self.sig_status)
+        self.trajectory.sig_file_opened.connect(self.sig_file_opened)
         self.stepper.sig_frame.connect(self._on_stepper_frame)
         self.stepper.sig_running.connect(self.transport.set_playing)
         self.stepper.sig_error.connect(self._on_stepper_error)
@@ -149,6 +183,7 @@ class PlayPanel(Panel):
                 self.play()
 
     def shutdown(self) -> None:
+        self.trajectory.shutdown()
         self.timer.stop()
         if self.recorder is not None:
             self.output.record_button.setChecked(False)
@@ -176,8 +211,31 @@ class PlayPanel(Panel):
     def pause(self) -> None:
         self.stepper.pause()
 
+    def show_system(self, label: str) -> None:
+        """Bring the page of system ``label`` (one of :attr:`SYSTEMS`) to the front."""
+        self.system_combo.setCurrentIndex([name for name, _ in self.SYSTEMS].index(label))
+
+    def _on_system_changed(self, index: int) -> None:
+        page = getattr(self, self.SYSTEMS[index][1])
+        self.pages.setCurrentWidget(page)
+        if page is not self.smoke_page:
+            # The smoke simulation would only burn a core behind a page nobody sees.
+            self.transport.play_button.setChecked(False)
+
     def open_path(self, path: Path) -> None:
         path = Path(path)
+        if path.suffix.lower() in (".gcode", ".gco", ".g"):
+            self.show_system(self.SYSTEMS[1][0])
+            self.trajectory.open_gcode(path)
+            self.sig_show_me.emit()
+            return
+        if path.is_file() and is_sequence_model(path):
+            self.show_system(self.SYSTEMS[1][0])
+            if self.trajectory.open_model(str(path)):
+                self.sig_file_opened.emit(str(path))
+            self.sig_show_me.emit()
+            return
+        self.show_system(self.SYSTEMS[0][0])
         if self.load_model(str(path)):
             self.picker.add_file(path)
             self.picker.set_active(str(path), self._provider)

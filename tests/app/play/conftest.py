@@ -16,14 +16,17 @@ def tiny_model(tmp_path) -> Path:
 @pytest.fixture
 def panel(qtbot):
     """A shown, paused Play panel on the reference solver at 64 × 64 (fast on two cores)."""
+    from fieldcast.app.play.model_picker import SOLVER
     from fieldcast.app.play.panel import PlayPanel
 
     p = PlayPanel(autoplay=False)
-    p.transport.grid_combo.setCurrentIndex(p.transport.grid_combo.findData(64))
     p.resize(1200, 800)
     qtbot.addWidget(p)
     p.show()
     qtbot.waitExposed(p)
+    # Showing the panel loads the shipped model (trained at 128 x 128); these tests drive the solver.
+    p.load_model(SOLVER)
+    p.transport.grid_combo.setCurrentIndex(p.transport.grid_combo.findData(64))
     qtbot.waitUntil(lambda: p.frame is not None and p.frame.density.shape == (64, 64), timeout=10_000)
     yield p
     p.shutdown()

@@ -23,6 +23,8 @@ def to_pixel(panel, x: float, y: float) -> QPoint:
 
 def stroke(panel, points: list[tuple[float, float]], button=LEFT) -> None:
     native = panel.canvas.vispy.native
+    # Hover to the first point before pressing, as a hand does: the press then starts where it lands.
+    QTest.mouseMove(native, to_pixel(panel, *points[0]))
     QTest.mousePress(native, button, NO_MOD, to_pixel(panel, *points[0]))
     for p in points[1:]:
         QTest.mouseMove(native, to_pixel(panel, *p))
@@ -64,9 +66,11 @@ def test_eraser_and_right_button_clear_masks(qtbot, panel):
     assert controls.masks()[1][32, 30] == 1.0
     panel.tools.set_tool("erase")
     stroke(panel, [(30.5, 30.5)])
-    assert controls.masks()[1][30, 30] == 0.0 and controls.masks()[1][34, 30] == 1.0
+    # The eraser's disc (radius 4 around x = 30.5) ends near x = 34.5; a cell well beyond it stays solid.
+    assert controls.masks()[1][30, 30] == 0.0 and controls.masks()[1][36, 30] == 1.0
     panel.tools.set_tool("emitter")
-    stroke(panel, [(34.5, 30.5)], button=RIGHT)  # right button erases whatever the tool
+    panel.tools.brush.setValue(6)  # wide enough to sweep the whole painted bar whatever sub-cell offsets
+    stroke(panel, [(24.5, 30.5), (40.5, 30.5)], button=RIGHT)  # right button erases whatever the tool
     assert not controls.masks()[1].any()
 
 

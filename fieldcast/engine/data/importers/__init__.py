@@ -7,6 +7,7 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 
 from fieldcast.engine.data.importers.base import ImportReport, Source, resolve_target, run_import
+from fieldcast.engine.data.importers.gcode import GcodeSource, looks_like_gcode
 from fieldcast.engine.data.importers.mapping import (
     ALIASES,
     ChannelMapping,
@@ -27,6 +28,7 @@ from fieldcast.engine.systems.base import SystemSpec
 __all__ = [
     "ALIASES",
     "ChannelMapping",
+    "GcodeSource",
     "ImportReport",
     "NpzSource",
     "PdebenchFlatSource",
@@ -43,12 +45,15 @@ __all__ = [
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """``"well"``, ``"pdebench-flat"``, ``"pdebench-grouped"`` or ``"npz"``; raises :class:`DatasetError`."""
+    """``"well"``, ``"pdebench-flat"``, ``"pdebench-grouped"``, ``"npz"`` or ``"gcode"``; raises
+    :class:`DatasetError`."""
     p = Path(path)
     if not p.exists():
         raise DatasetError(p, "not found")
     if looks_like_npz(p):
         return "npz"
+    if looks_like_gcode(p):
+        return "gcode"
     if p.is_dir():
         raise DatasetError(p, "folder holds no .npz files")
     with open_h5(p) as f:
@@ -61,10 +66,13 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def open_source(path: str | os.PathLike, axes: str = "xy") -> Source:
-    """The importer source for ``path`` (NPZ file/folder or PDEBench HDF5)."""
+    """The importer source for ``path`` (NPZ file/folder, PDEBench HDF5, or G-code simulated on the default
+    printer)."""
     kind = detect_format(path)
     if kind == "npz":
         return NpzSource(path, axes=axes)
+    if kind == "gcode":
+        return GcodeSource(path)
     if kind == "pdebench-flat":
         return PdebenchFlatSource(path)
     if kind == "pdebench-grouped":
@@ -85,11 +93,15 @@ def import_file(
 ) -> Generator[Progress | ImportReport, None, None]:
     """Import ``src`` into a Fieldcast file ``out``: yields :class:`Progress`, then one :class:`ImportReport`.
 
-    ``system`` is a registered system name or spec (None: a generic spec built from the source's
-    channels); ``mapping`` overrides the channel mapping, ``{"SRC": "DST"}``, ``"DST" == ""`` drops SRC;
-    ``dt`` overrides the source's time step.
+    ``system`` is a registered system name or spec (None: the source's own system, e.g. ``trajectory``
+    for G-code, else a generic spec built from the source's channels); ``mapping`` overrides the channel
+    mapping, ``{"SRC": "DST"}``, ``"DST" == ""`` drops SRC; ``dt`` overrides the source's time step.
     """
     source = open_source(src, axes=axes)
+    if system is None and source.system is not None:
+        # The source speaks the system's own channel names: take them as they are unless told otherwise.
+        system = source.system
+        mapping = {name: name for name in source.channels} | dict(mapping or {})
     if dt is not None:
         if not dt > 0:
             raise ValueError(f"dt must be positive, got {dt}")

@@ -40,6 +40,7 @@ class Source:
     dt: float = 1.0
     parameters: dict
     skipped: tuple[str, ...] = ()  # things in the source no channel can come from, with the reason
+    system: str | None = None  # the system the source's channels belong to (None: build a generic one)
 
     def read_trajectory(self, index: int) -> dict[str, np.ndarray]:
         """Every channel of trajectory ``index`` as float32 ``(T, nx, ny)``."""

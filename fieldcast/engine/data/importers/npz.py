@@ -65,6 +65,8 @@ def _read_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 if any(s < 0 for s in shape) or math.prod(shape) * dtype.itemsize > _MAX_ARRAY_BYTES:
                     raise DatasetError(path, f"array '{name}' claims shape {shape}, an absurd size")
                 out[name] = (tuple(int(s) for s in shape), dtype)
+    except DatasetError:
+        raise  # already one clear line (a DatasetError is a ValueError: do not wrap it again)
     except zipfile.BadZipFile:
         raise DatasetError(path, "not an NPZ archive (damaged or truncated zip)") from None
     except (ValueError, EOFError, OSError) as exc:

@@ -1,0 +1,149 @@
+"""The trajectory view: open G-code, re-simulate on printer changes, scrub, layers, a streaming model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from sequence_model_files import write_tiny_lstm_model
+
+from fieldcast.app.play.trajectory_view import TrajectoryView
+from fieldcast.resources import resource_path
+from fieldcast.widgets.toolpath_plot import ALL_LAYERS
+
+SAMPLE = resource_path("gcode", "calibration_square_prusaslicer.gcode")
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def runs(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def view(qtbot, runs):
+    v = TrajectoryView(runs=runs)
+    v.resize(1400, 900)
+    qtbot.addWidget(v)
+    v.show()
+    qtbot.waitExposed(v)
+    yield v
+    v.shutdown()
+
+
+def _open(qtbot, view: TrajectoryView, path) -> dict:
+    with qtbot.waitSignal(view.sig_result_shown, timeout=WAIT_MS) as blocker:
+        view.open_gcode(path)
+    return blocker.args[0]
+
+
+def test_sample_gcode_is_plotted_with_per_segment_colours(qtbot, view):
+    with qtbot.waitSignal(view.sig_file_opened, timeout=WAIT_MS) as opened:
+        view.open_gcode(SAMPLE)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
+    assert opened.args == [str(SAMPLE)]
+    plot = view.toolpath
+    segments = plot.shown_segments()
+    assert segments.size > 2000
+    colours = {tuple(c) for c in plot.segment_colours()}
+    assert len(colours) > 10  # coloured by error, not one flat colour
+    assert not view.message.isVisible()
+    assert view.readout_box.text("rms_sim").endswith("µm") and view.readout_box.text("r2") == "–"
+    t, ex = view.curves["sim_x"].getOriginalDataset()
+    np.testing.assert_allclose(ex, view.result.sim["error_x"])
+    x_pred, _ = view.curves["pred_x"].getOriginalDataset()
+    assert x_pred is None or len(x_pred) == 0  # no model, no predicted curve
+
+
+def test_changing_acceleration_resimulates(qtbot, view):
+    before = _open(qtbot, view, SAMPLE)
+    spin = view.machine_box.accel_spin
+    spin.setFocus()
+    spin.selectAll()
+    with qtbot.waitSignal(view.sig_result_shown, timeout=WAIT_MS) as blocker:
+        qtbot.keyClicks(spin, "250")
+        qtbot.keyClick(spin, Qt.Key.Key_Return)
+    after = blocker.args[0]
+    assert view.result.machine.limits.accel == 250.0
+    assert after["rms_sim"] != pytest.approx(before["rms_sim"], rel=1e-3)
+    assert view.result.sim["time"][-1] > 60.0  # gentler acceleration: the print takes longer
+
+
+def test_layer_selector_changes_the_shown_path(qtbot, view):
+    _open(qtbot, view, SAMPLE)
+    plot = view.toolpath
+    all_segments = plot.shown_segments()
+    assert plot.current_layer == ALL_LAYERS and plot.layer_combo.count() == 4  # all + 3 layers
+    plot.layer_combo.setFocus()
+    with qtbot.waitSignal(plot.sig_layer_changed, timeout=5_000) as blocker:
+        qtbot.keyClick(plot.layer_combo, Qt.Key.Key_Down)
+    assert blocker.args == [0] and plot.current_layer == 0
+    shown = plot.shown_segments()
+    layer = view.result.sim["layer"]
+    assert 0 < shown.size < all_segments.size and np.all(layer[shown] == 0) and np.all(layer[shown + 1] == 0)
+    qtbot.keyClick(plot.layer_combo, Qt.Key.Key_Down)
+    assert plot.current_layer == 1 and np.all(layer[plot.shown_segments()] == 1)
+    first = int(np.flatnonzero(layer == 1)[0])
+    assert plot.current_index == first  # the scrubber jumps to the layer's start
+
+
+def test_scrubber_moves_the_marker(qtbot, view):
+    _open(qtbot, view, SAMPLE)
+    plot = view.toolpath
+    start = plot.marker_position()
+    plot.scrubber.setFocus()
+    with qtbot.waitSignal(plot.sig_position_changed, timeout=5_000):
+        for _ in range(6):
+            qtbot.keyClick(plot.scrubber, Qt.Key.Key_PageUp)
+    i = plot.current_index
+    assert i > 0
+    xy = view.result.sim["x_ref"][i], view.result.sim["y_ref"][i]
+    assert plot.marker_position() == pytest.approx(xy) and plot.marker_position() != start
+    assert view.time_line.value() == pytest.approx(view.result.sim["time"][i])
+    assert plot.time_label.text() == f"t = {view.result.sim['time'][i]:.2f} s"
+
+
+def test_malformed_gcode_shows_a_message_and_the_view_recovers(qtbot, view, tmp_path):
+    bad = tmp_path / "bad.gcode"
+    bad.write_text("G90\nG1 X10 Y10 F6000\nG2 X20 Y10\n")
+    view.open_gcode(bad)
+    qtbot.waitUntil(view.message.isVisible, timeout=WAIT_MS)
+    assert view.message.text() == f"{bad}:3: an arc needs I/J (centre offset) or R (radius)"
+    assert view.toolpath.shown_segments().size == 0 and view.result is None
+    _open(qtbot, view, SAMPLE)
+    assert not view.message.isVisible() and view.toolpath.shown_segments().size > 0
+
+
+def test_tiny_lstm_model_adds_the_predicted_error(qtbot, runs, tmp_path):
+    model = write_tiny_lstm_model(runs / "lstm-run" / "model.onnx")
+    view = TrajectoryView(runs=runs)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    try:
+        combo = view.source.model_combo
+        qtbot.waitUntil(lambda: combo.count() == 2, timeout=WAIT_MS)  # found under runs/**
+        _open(qtbot, view, SAMPLE)
+        combo.setFocus()
+        with qtbot.waitSignal(view.sig_result_shown, timeout=WAIT_MS) as blocker:
+            qtbot.keyClick(combo, Qt.Key.Key_Down)
+        values = blocker.args[0]
+        assert view.session is not None and view.session.path == model
+        t, pred = view.curves["pred_x"].getOriginalDataset()
+        assert len(pred) == view.result.sim["time"].size and np.isfinite(pred).all()
+        np.testing.assert_allclose(pred, view.result.predicted[:, 0])
+        assert np.isfinite(values["r2"]) and values["ms_mean"] > 0
+        assert view.readout_box.text("ms").endswith(")") and view.readout_box.text("rms_pred").endswith("µm")
+        by_prediction = view.toolpath.segment_colours().copy()
+        qtbot.mouseClick(view.source.show_simulated, Qt.MouseButton.LeftButton)
+        assert view.source.show_simulated.isChecked()
+        assert not np.array_equal(view.toolpath.segment_colours(), by_prediction)
+        junk = tmp_path / "junk.onnx"
+        junk.write_bytes(b"not a model")
+        assert view.open_model(junk) is False
+        assert view.message.isVisible() and str(junk) in view.message.text()
+        assert view.session.path == model and combo.currentData() == str(model)
+    finally:
+        view.shutdown()
