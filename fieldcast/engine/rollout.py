@@ -51,7 +51,7 @@ def generic_impose(layout: Mapping) -> Callable:
     vectors = [list(v) for v in layout.get("vectors", [])]
     nonneg = list(layout.get("nonnegative", []))
 
-    def impose(fields, controls, force=None) -> None:
+    def impose(fields, controls, force=None, previous=None) -> None:
         if force is not None and vectors and len(vectors[0]) == 2:
             fields[vectors[0][0]] += force[..., 0]
             fields[vectors[0][1]] += force[..., 1]
@@ -213,7 +213,11 @@ class Rollout:
                 self._x[0, self._hist_slice(1)] = self._x[0, self._hist_idx]
             np.copyto(self._x[0, : len(self.state_names)], out[OUTPUT][0])
             views = self._state_views()
-            self._impose(views, ctrl, force)
+            previous = None
+            if self.history > 1:  # the frame just replaced, for rules bounding what one step may change
+                hist = self._x[0, self._hist_slice(1)]
+                previous = {self.state_names[j]: hist[k] for k, j in enumerate(self._hist_idx)}
+            self._impose(views, ctrl, force, previous)
             stats = self._stats(views)
             fields = self._export_fields()
             self.frame += 1

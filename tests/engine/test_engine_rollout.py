@@ -6,7 +6,7 @@ from onnx_models import make_model, smoke_info
 
 from fieldcast.engine.rollout import Rollout
 from fieldcast.engine.runtime import ModelSession
-from fieldcast.engine.systems.smoke_play import impose_controls
+from fieldcast.engine.systems.smoke_play import DENSITY_MAX, SPEED_MAX, impose_controls
 
 
 @pytest.fixture
@@ -98,4 +98,27 @@ def test_one_rollout_from_two_threads(session):
     for t in threads:
         t.join()
     assert not errors and ro.frame == 40
-    np.testing.assert_allclose(ro.fields()["velocity"][..., 0], 20.0)
+    # The test model adds 0.5 cells/frame each step; 40 steps would reach 20, the speed bound stops it.
+    np.testing.assert_allclose(ro.fields()["velocity"][..., 0], SPEED_MAX)
+
+
+def test_smoke_rules_keep_the_solver_bounds_and_make_no_smoke_from_nothing():
+    n = 32
+    previous = {"density": np.zeros((n, n), np.float32)}
+    previous["density"][4:8, 4:8] = 0.6
+    fields = {
+        "density": np.full((n, n), 0.3, np.float32),  # a surrogate's haze over the whole domain
+        "velocity_x": np.full((n, n), 9.0, np.float32),
+        "velocity_y": np.zeros((n, n), np.float32),
+    }
+    fields["density"][5, 5] = 1.7
+    emitter = np.zeros((n, n), np.float32)
+    emitter[20:22, 20:22] = 1.0
+    impose_controls(fields, {"emitter": emitter, "emitter_rate": np.float32(0.2)}, previous=previous)
+    rho = fields["density"]
+    assert rho.max() <= DENSITY_MAX
+    assert rho[5, 5] == pytest.approx(0.6)  # no denser than its neighbourhood was
+    assert rho[30, 2] == 0.0  # far from any smoke and any emitter: nothing appears
+    assert rho[20, 20] == pytest.approx(0.2)  # emitters still add smoke
+    speed = np.hypot(fields["velocity_x"], fields["velocity_y"])
+    assert speed.max() <= SPEED_MAX + 1e-6

@@ -11,19 +11,32 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 
 import numpy as np
+from scipy.ndimage import maximum_filter
 
 from fieldcast.engine.metrics import divergence_norm
 
-__all__ = ["DEFAULT_EMITTER_RATE", "DEFAULT_EMITTER_VELOCITY", "impose_controls", "step_stats"]
+__all__ = [
+    "DEFAULT_EMITTER_RATE",
+    "DEFAULT_EMITTER_VELOCITY",
+    "DENSITY_MAX",
+    "SPEED_MAX",
+    "impose_controls",
+    "step_stats",
+]
 
 DEFAULT_EMITTER_RATE = 0.2  # density per frame where the emitter mask is 1 (as SmokeControls)
 DEFAULT_EMITTER_VELOCITY = (0.0, 0.5)  # cells/frame, upwards
+DENSITY_MAX = 1.0  # the reference solver's emitters fill up to this, and advection never exceeds it
+# Fastest flow the reference solver produces in its scenes is about 2.5 cells/frame; a surrogate's
+# velocity beyond this bound is error, and left alone it would feed on itself over a long rollout.
+SPEED_MAX = 4.0
 
 
 def impose_controls(
     fields: MutableMapping[str, np.ndarray],
     controls: Mapping[str, np.ndarray],
     force: np.ndarray | None = None,
+    previous: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Re-impose emitters, colliders and user forces on one predicted frame, in place.
 
@@ -33,13 +46,21 @@ def impose_controls(
     controls : ``emitter`` mask in [0, 1] and ``collider`` mask (solid above 0.5), (nx, ny); optional
         ``emitter_rate`` (density/frame, scalar or (nx, ny); default 0.2) and ``emitter_velocity``
         (cells/frame, (2,) or (nx, ny, 2); default (0, 0.5)). A rate of 0 leaves the density to the model.
+        Density is then kept within [0, DENSITY_MAX] and speed below SPEED_MAX, the solver's own bounds.
     force : (nx, ny, 2) velocity added this frame, cells/frame (a user's drag), or None.
+    previous : the frame before this one (``density`` at least), or None. With it, smoke obeys the
+        maximum principle of advection: no cell holds more than the densest cell within SPEED_MAX cells of
+        it held a frame ago, except where an emitter adds smoke. A surrogate that makes smoke out of
+        nothing, which accumulates over a long rollout, is held to what the flow can carry.
     """
     rho, vx, vy = fields["density"], fields["velocity_x"], fields["velocity_y"]
     if force is not None:
         vx += force[..., 0]
         vy += force[..., 1]
     emitter = controls.get("emitter")
+    if previous is not None and "density" in previous:
+        reach = 2 * int(np.ceil(SPEED_MAX)) + 1
+        np.minimum(rho, maximum_filter(previous["density"], size=reach, mode="nearest"), out=rho)
     if emitter is not None and emitter.any():
         rate = np.asarray(controls.get("emitter_rate", DEFAULT_EMITTER_RATE), np.float32)
         if np.any(rate):
@@ -57,7 +78,14 @@ def impose_controls(
             vx[solid] = 0.0
             vy[solid] = 0.0
             rho[solid] = 0.0
-    np.maximum(rho, 0.0, out=rho)
+    # Physical bounds of the reference solver: density in [0, DENSITY_MAX], speed at most SPEED_MAX.
+    np.clip(rho, 0.0, DENSITY_MAX, out=rho)
+    speed = np.hypot(vx, vy)
+    fast = speed > SPEED_MAX
+    if fast.any():
+        scale = SPEED_MAX / speed[fast]
+        vx[fast] *= scale
+        vy[fast] *= scale
 
 
 def step_stats(fields: Mapping[str, np.ndarray]) -> dict[str, float | bool]:
