@@ -17,7 +17,13 @@ from typing import Any
 import yaml
 
 from fieldcast.engine.jobs import CancelToken
-from fieldcast.training.checkpoint import atomic_write
+from fieldcast.training.checkpoint import (
+    CheckpointError,
+    atomic_write,
+    last_complete,
+    load_checkpoint,
+    load_train_state,
+)
 from fieldcast.training.config import Recipe, RecipeError, config_hash, load_recipe, recipe_to_dict
 from fieldcast.training.distributed import DistContext
 from fieldcast.training.events import FinishedEvent, StageEvent
@@ -130,6 +136,7 @@ class Curriculum:
     ) -> None:
         self.runs_dir = Path(runs_dir)
         self.resume = Path(resume) if resume else None
+        self.resume_from: Path | None = None
         if self.resume is not None:
             last = self.resume / "checkpoints" / "last.safetensors"
             if not (self.resume / "config.yaml").is_file() or not last.is_file():
@@ -137,6 +144,7 @@ class Curriculum:
             self.stages = [
                 _with_data(load_recipe(self.resume / "config.yaml", overrides, inherit=False), data)
             ]
+            self.resume_from = _checked_resume_point(last)
         else:
             if recipe is None:
                 raise RecipeError("recipe: give a recipe file or --resume RUN")
@@ -198,7 +206,7 @@ class Curriculum:
         if stage.data.path not in opened:
             opened[stage.data.path] = open_data(stage.data.path)
         run_dir = self.resume or (new_run_dir(self.runs_dir, stage.name) if dist.is_main else None)
-        resume_from = self.resume / "checkpoints" / "last.safetensors" if self.resume else None
+        resume_from = self.resume_from
         try:
             return Trainer(
                 stage,
@@ -215,6 +223,18 @@ class Curriculum:
             if run_dir is not None and self.resume is None:
                 run_dir.rmdir()  # still empty: nothing was trained
             raise
+
+
+def _checked_resume_point(last: Path) -> Path:
+    """The newest complete checkpoint beside ``last``, read once now so a damaged file is reported before
+    the data is opened and the model built; raises :class:`CheckpointError` naming the file."""
+    weights = last_complete(last.parent, "last")
+    if weights is None:
+        load_checkpoint(last)  # raises, naming the file that is wrong
+        raise CheckpointError(last, "the checkpoint is incomplete (its writer was interrupted)")
+    _, sidecar = load_checkpoint(weights)
+    load_train_state(weights.with_suffix(".pt"), expected_step=int(sidecar["step"]))
+    return weights
 
 
 def _parent_path(recipe: Recipe) -> Path:

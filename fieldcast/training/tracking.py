@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +33,32 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line left without its newline (its writer was killed), so appending after it keeps
+    every line valid JSON; the cut bytes were never a complete record."""
+    try:
+        with open(path, "rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            block = min(size, 1 << 20)
+            f.seek(size - block)
+            tail = f.read(block)
+            cut = tail.rfind(b"\n")
+            f.truncate(size - block + cut + 1 if cut >= 0 else size - block)
+    except FileNotFoundError:
+        return
+
+
 class MetricsWriter:
     """Append records to ``metrics.jsonl``; each line is written whole and flushed."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        _drop_torn_tail(self.path)
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:

@@ -34,6 +34,11 @@ from fieldcast.training.validation import rollout_loss
 __all__ = ["Trainer", "TrainerControl"]
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the RuntimeError other backends (MPS, older CUDA) raise for it."""
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
 class TrainerControl:
     """Thread-safe requests to a running trainer, applied at its next optimizer step."""
 
@@ -144,6 +149,11 @@ class Trainer(tstate.RunMixin):
         self.valid_set = WindowDataset(self.dataset, "valid", length, r.data.max_valid_windows)
         if len(self.train_set) == 0:
             raise RecipeError(f"recipe {r.source}: the data has no training windows of {length} frames")
+        self._plan_steps()
+
+    def _plan_steps(self) -> None:
+        """Optimizer steps per epoch and in the stage, from the batch size and accumulation."""
+        r = self.recipe
         per_rank = math.ceil(len(self.train_set) / self.dist.world_size)
         groups = math.ceil(math.ceil(per_rank / r.data.batch_size) / r.optim.accumulate)
         self.steps_per_epoch = groups
@@ -169,7 +179,16 @@ class Trainer(tstate.RunMixin):
             while lp.group < self.steps_per_epoch:
                 if self.dist.any(self.token.cancelled):
                     return (yield from self._finish("cancelled", "cancelled by the user"))
-                loss, parts = self._optimizer_step(batches)
+                try:
+                    loss, parts = self._optimizer_step(batches)
+                except (torch.OutOfMemoryError, RuntimeError) as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    if self.recipe.data.batch_size <= 1:
+                        return (yield from self._finish("failed", "out of memory even at batch size 1"))
+                    yield from self._back_off(exc)
+                    batches = self._batches(lp.epoch, lp.group)
+                    continue
                 if loss is None:
                     return (yield from self._finish("diverged", f"non-finite loss at step {lp.step + 1}"))
                 lp.group, lp.step = lp.group + 1, lp.step + 1
@@ -193,6 +212,38 @@ class Trainer(tstate.RunMixin):
             if stop:
                 return (yield from self._finish("early_stopped", "validation stopped improving"))
         return (yield from self._finish("completed", ""))
+
+    def _back_off(self, exc: BaseException) -> Iterator[Any]:
+        """After an out-of-memory error: halve the batch, accumulate more to keep the effective batch.
+
+        The failed step is retried from the same windows; the change is recorded in ``metrics.jsonl`` and
+        in the sidecar's config (so a resume keeps the smaller batch) and told to the user.
+        """
+        r, lp = self.recipe, self.loop
+        old_bs, old_acc = r.data.batch_size, r.optim.accumulate
+        new_bs = max(1, old_bs // 2)
+        r.data.batch_size, r.optim.accumulate = new_bs, old_acc * math.ceil(old_bs / new_bs)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self._plan_steps()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = (
+            f"out of memory at batch size {old_bs}: continuing with batch size {new_bs} "
+            f"x {r.optim.accumulate} accumulated steps"
+        )
+        self._record(
+            {
+                "kind": "oom_backoff",
+                "epoch": lp.epoch,
+                "step": lp.step,
+                "batch_size": new_bs,
+                "accumulate": r.optim.accumulate,
+                "previous_batch_size": old_bs,
+                "error": first[:200],
+            }
+        )
+        yield Progress("train", lp.step, self.total_steps, message)
 
     def _after_step(self, loss: float, parts: dict[str, float]) -> Iterator[Any]:
         lp, cfg = self.loop, self.recipe.train

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.data import DatasetError
     from fieldcast.engine.jobs import CancelToken
+    from fieldcast.training.checkpoint import CheckpointError
     from fieldcast.training.config import RecipeError
     from fieldcast.training.devices import DeviceError, select_device
     from fieldcast.training.distributed import init_distributed, shutdown_distributed
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         curriculum = Curriculum(args.recipe, args.overrides, args.runs_dir, args.data, args.resume)
         if args.device:
             select_device(args.device)
-    except (RecipeError, DeviceError) as exc:
+    except (RecipeError, DeviceError, CheckpointError) as exc:
         print(f"fieldcast train: {exc}", file=sys.stderr)
         return 2
     dist = init_distributed(args.device or "auto")
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         job = curriculum.run(device=args.device, token=token, dist=dist)
         drive(job, token, on_event=printer, stream=stream)
-    except (RecipeError, DeviceError, DatasetError) as exc:
+    except (RecipeError, DeviceError, DatasetError, CheckpointError) as exc:
         print(f"fieldcast train: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -128,6 +128,8 @@ def _describe_failure(message: str) -> str:
         return "The recipe cannot be used. " + message.split(": ", 1)[-1]
     if "OutOfMemoryError" in message or "out of memory" in message.lower():
         return "The device ran out of memory. Try a smaller batch size or a smaller model. " + message
+    if message.startswith("CheckpointError"):
+        return "The run's checkpoint cannot be used. " + message.split(": ", 1)[-1]
     if message.startswith(("DatasetError", "FileNotFoundError", "OSError")):
         return "The dataset cannot be read. " + message.split(": ", 1)[-1]
     return "Training failed: " + message

@@ -1,0 +1,180 @@
+"""Soak: training and a Play rollout together in the real window for M minutes; memory and loop latency.
+
+The main window is built as the app builds it, with the Train panel training a tiny smoke recipe on a small
+generated dataset (restarted whenever a run ends) while the Play panel plays the shipped default model (or
+the reference solver when no model is shipped). Every few seconds the process RSS is sampled; a 10 ms
+heartbeat timer measures how late the event loop serves it.
+
+Run: ``python benchmarks/soak.py --minutes 30``; without a display it re-runs itself under ``xvfb-run``.
+Ends with ``RESULT minutes=... rss_growth_mb=... loop_p99_ms=...`` (targets: growth under 100 MB over
+30 minutes, p99 under 50 ms). RSS growth is measured from the end of a warm-up (a tenth of the run, at
+least 20 s) so one-time allocations (torch, ONNX Runtime arenas, first plots) are not counted as a leak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _ensure_display() -> None:
+    """Re-run this script under ``xvfb-run`` when there is no display (offscreen Qt if Xvfb is missing).
+
+    xvfb-run stops its server only after the script has exited, so Qt never loses its X connection.
+    """
+    if os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return
+    if shutil.which("xvfb-run") is None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return
+    os.execvp(
+        "xvfb-run",
+        ["xvfb-run", "-a", "-s", "-screen 0 1920x1200x24", sys.executable, *sys.argv],
+    )
+
+
+def _recipe(name: str) -> dict:
+    return {
+        "name": name,
+        "system": "smoke",
+        "data": {"batch_size": 2, "max_train_windows": 16, "max_valid_windows": 4},
+        "model": {
+            "name": "unet",
+            "args": {"depth": 1, "base_width": 8, "norm": "group", "groups": 2, "bottleneck_blocks": 0},
+        },
+        "rollout": {"steps": 1},
+        "train": {"epochs": 20, "log_every": 1, "checkpoint_every": 20, "rollout_test_every": 2},
+    }
+
+
+class Soak:
+    """Drives the window for ``seconds``, sampling RSS every ``every`` seconds and the 10 ms heartbeat."""
+
+    def __init__(self, seconds: float, every: float, workdir: Path) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        from fieldcast.app.main_window import MainWindow
+        from fieldcast.app.paths import app_paths
+        from fieldcast.app.settings import Settings
+
+        self.seconds, self.workdir = seconds, workdir
+        self.dataset = self._make_dataset()
+        paths = app_paths()
+        self.window = MainWindow(paths, Settings(paths.settings_file))
+        self.window.resize(1280, 800)
+        self.window.show()
+        self.play = self.window.panels["play"]
+        self.train = self.window.panels["train"]
+        self.runs_started = 0
+        self.lateness_ms: list[float] = []
+        self.rss: list[tuple[float, float]] = []
+        self.clock = QElapsedTimer()
+        self.clock.start()
+        self._last_beat = 0
+        self.heartbeat = QTimer(interval=10)
+        self.heartbeat.timeout.connect(self._on_beat)
+        self.sampler = QTimer(interval=int(every * 1000))
+        self.sampler.timeout.connect(self._on_sample)
+        self.starter = QTimer(interval=1000)
+        self.starter.timeout.connect(self._on_starter)
+
+    def _make_dataset(self) -> Path:
+        from fieldcast.engine.generation import generate_dataset
+
+        path = self.workdir / "soak_smoke.h5"
+        for _ in generate_dataset("smoke", path, trajectories=4, frames=12, size=32, seed=0):
+            pass
+        return path
+
+    def _on_beat(self) -> None:
+        now = self.clock.nsecsElapsed()
+        if self._last_beat:
+            self.lateness_ms.append(max(0.0, (now - self._last_beat) / 1e6 - 10.0))
+        self._last_beat = now
+
+    def _on_sample(self) -> None:
+        self.rss.append((self.clock.elapsed() / 1000.0, _rss_mb()))
+
+    def _on_starter(self) -> None:
+        """(Re)start training whenever the controller is idle, and keep Play playing."""
+        if self.train.controller.state == "idle":
+            self.runs_started += 1
+            self.train.controller.start([_recipe(f"soak{self.runs_started}")], self.dataset)
+        if not self.play.stepper.running:
+            self.play.stepper.play()
+
+    def run(self) -> dict[str, float]:
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        from fieldcast.app.play.model_picker import default_model_path
+
+        model = default_model_path()
+        if model is not None and Path(model).is_file():
+            self.play.load_model(str(model))
+        self.play.stepper.play()
+        self._on_sample()
+        for timer in (self.heartbeat, self.sampler, self.starter):
+            timer.start()
+        loop = QEventLoop()
+        QTimer.singleShot(int(self.seconds * 1000), loop.quit)
+        loop.exec()
+        for timer in (self.heartbeat, self.sampler, self.starter):
+            timer.stop()
+        self._on_sample()
+        self.window.close()  # stops the trainer (after its batch) and the stepper
+        warm = max(20.0, 0.1 * self.seconds)
+        after = [mb for t, mb in self.rss if t >= warm] or [self.rss[-1][1]]
+        late = np.asarray(self.lateness_ms or [0.0])
+        return {
+            "minutes": self.seconds / 60.0,
+            "rss_start_mb": self.rss[0][1],
+            "rss_warm_mb": after[0],
+            "rss_end_mb": self.rss[-1][1],
+            "rss_growth_mb": after[-1] - after[0],
+            "loop_p50_ms": float(np.percentile(late, 50)),
+            "loop_p99_ms": float(np.percentile(late, 99)),
+            "loop_max_ms": float(late.max()),
+            "training_runs": float(self.runs_started),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
+    parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples (default 5)")
+    args = parser.parse_args(argv)
+    _ensure_display()
+    with tempfile.TemporaryDirectory(prefix="fieldcast-soak-") as tmp:
+        os.environ.setdefault("FIELDCAST_HOME", str(Path(tmp) / "home"))
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        soak = Soak(args.minutes * 60.0, args.sample, Path(tmp))
+        r = soak.run()
+        app.processEvents()
+    print(
+        f"rss {r['rss_start_mb']:.0f} MB at start, {r['rss_warm_mb']:.0f} MB after warm-up, "
+        f"{r['rss_end_mb']:.0f} MB at the end; loop lateness p50 {r['loop_p50_ms']:.1f} ms, "
+        f"max {r['loop_max_ms']:.1f} ms; {r['training_runs']:.0f} training run(s)"
+    )
+    print(
+        f"RESULT minutes={r['minutes']:.1f} rss_growth_mb={r['rss_growth_mb']:.1f} "
+        f"loop_p99_ms={r['loop_p99_ms']:.1f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
