@@ -182,3 +182,13 @@ def test_a_dropped_gcode_file_opens_the_trajectory_view_in_play(window, qtbot):
     assert window.current_panel() is play
     assert play.pages.currentWidget() is play.trajectory
     qtbot.waitUntil(lambda: str(gcode.resolve()) in window.settings.recent_files(), timeout=60_000)
+
+
+def test_play_opens_with_the_shipped_model_shown_in_its_picker(window, qtbot):
+    from fieldcast.app.play.model_picker import default_model_path
+
+    play = window.panels["play"]
+    window.show_panel("play")
+    qtbot.waitUntil(lambda: play.frame is not None and play.frame.index > 2, timeout=30_000)
+    assert play.picker.model_combo.currentData() == str(default_model_path())
+    assert "smoke_default.onnx" in play.canvas.title_label.text()

@@ -108,17 +108,20 @@ def test_smoke_rules_keep_the_solver_bounds_and_make_no_smoke_from_nothing():
     previous["density"][4:8, 4:8] = 0.6
     fields = {
         "density": np.full((n, n), 0.3, np.float32),  # a surrogate's haze over the whole domain
-        "velocity_x": np.full((n, n), 9.0, np.float32),
+        "velocity_x": np.zeros((n, n), np.float32),
         "velocity_y": np.zeros((n, n), np.float32),
     }
     fields["density"][5, 5] = 1.7
+    fields["velocity_x"][28:, :] = 9.0  # far too fast, away from the smoke
     emitter = np.zeros((n, n), np.float32)
     emitter[20:22, 20:22] = 1.0
     impose_controls(fields, {"emitter": emitter, "emitter_rate": np.float32(0.2)}, previous=previous)
     rho = fields["density"]
     assert rho.max() <= DENSITY_MAX
-    assert rho[5, 5] == pytest.approx(0.6)  # no denser than its neighbourhood was
+    assert 0.0 < rho[5, 5] <= 0.6 + 1e-6  # no denser than its neighbourhood was
     assert rho[30, 2] == 0.0  # far from any smoke and any emitter: nothing appears
-    assert rho[20, 20] == pytest.approx(0.2)  # emitters still add smoke
+    assert rho[20, 20] > 0.1  # emitters still add smoke (the haze elsewhere shares the mass budget)
     speed = np.hypot(fields["velocity_x"], fields["velocity_y"])
     assert speed.max() <= SPEED_MAX + 1e-6
+    # Only the emitter added smoke: the total is what was there plus what it put in.
+    assert rho.sum() <= previous["density"].sum() + 4 * 0.2 + 1e-4

@@ -177,6 +177,7 @@ class PlayPanel(Panel):
             default = default_model_path()
             if default is not None and self.load_model(str(default)):
                 self.picker.set_active(str(default), self._provider)
+                self.picker.revert()  # show the model that is really playing in the picker
             self.stepper.start()
             self.timer.start()
             if self.autoplay:

@@ -90,6 +90,11 @@ def _train_job(stages: list[dict], dataset: Path | None, runs_dir: Path, resume:
         from fieldcast.training.trainer import TrainerControl
 
         lower_thread_priority()
+        import torch
+
+        # Leave one core to the window: torch's own thread pool would otherwise take every core, and the
+        # GUI thread would wait for a CPU behind it.
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         control = TrainerControl()
         yield _ControlReady(control)
 

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_EMITTER_VELOCITY",
     "DENSITY_MAX",
     "SPEED_MAX",
+    "advected_bound",
     "impose_controls",
     "step_stats",
 ]
@@ -49,23 +50,29 @@ def impose_controls(
         Density is then kept within [0, DENSITY_MAX] and speed below SPEED_MAX, the solver's own bounds.
     force : (nx, ny, 2) velocity added this frame, cells/frame (a user's drag), or None.
     previous : the frame before this one (``density`` at least), or None. With it, smoke obeys the
-        maximum principle of advection: no cell holds more than the densest cell within SPEED_MAX cells of
-        it held a frame ago, except where an emitter adds smoke. A surrogate that makes smoke out of
-        nothing, which accumulates over a long rollout, is held to what the flow can carry.
+        maximum principle of advection (see :func:`advected_bound`), except where an emitter adds smoke:
+        a surrogate that makes smoke out of nothing, which accumulates over a long rollout, is held to
+        what the flow can carry.
     """
     rho, vx, vy = fields["density"], fields["velocity_x"], fields["velocity_y"]
     if force is not None:
         vx += force[..., 0]
         vy += force[..., 1]
     emitter = controls.get("emitter")
+    budget = None
     if previous is not None and "density" in previous:
-        reach = 2 * int(np.ceil(SPEED_MAX)) + 1
-        np.minimum(rho, maximum_filter(previous["density"], size=reach, mode="nearest"), out=rho)
+        np.minimum(rho, advected_bound(previous["density"], vx, vy), out=rho)
+        # Advection conserves smoke and only emitters add it: the total may not grow beyond what was
+        # there plus what the emitters put in this frame.
+        budget = float(previous["density"].sum(dtype=np.float64))
     if emitter is not None and emitter.any():
         rate = np.asarray(controls.get("emitter_rate", DEFAULT_EMITTER_RATE), np.float32)
         if np.any(rate):
             # Add smoke up to saturation but never remove any, like the solver's inflow.
+            before = float(rho.sum(dtype=np.float64))
             np.maximum(rho, np.minimum(rho + rate * emitter, 1.0), out=rho)
+            if budget is not None:
+                budget += float(rho.sum(dtype=np.float64)) - before
         ev = np.asarray(controls.get("emitter_velocity", DEFAULT_EMITTER_VELOCITY), np.float32)
         evx, evy = (ev[..., 0], ev[..., 1]) if ev.ndim == 3 else (ev[0], ev[1])
         # Relax towards the emitter velocity in proportion to the mask (fully imposed where it is 1).
@@ -80,12 +87,34 @@ def impose_controls(
             rho[solid] = 0.0
     # Physical bounds of the reference solver: density in [0, DENSITY_MAX], speed at most SPEED_MAX.
     np.clip(rho, 0.0, DENSITY_MAX, out=rho)
+    if budget is not None:
+        total = float(rho.sum(dtype=np.float64))
+        if total > budget > 0.0:
+            rho *= np.float32(budget / total)
+        elif budget <= 0.0:
+            rho[:] = 0.0
     speed = np.hypot(vx, vy)
     fast = speed > SPEED_MAX
     if fast.any():
         scale = SPEED_MAX / speed[fast]
         vx[fast] *= scale
         vy[fast] *= scale
+
+
+def advected_bound(previous: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
+    """Largest density each cell can hold after one frame of advection, (nx, ny).
+
+    Advection moves smoke along the flow without creating it: the value arriving at a cell comes from
+    its departure point one frame upstream, so it cannot exceed the densest previous cell around that
+    point. A one-cell margin around the departure point tolerates a surrogate's velocity error.
+    """
+    nx, ny = previous.shape
+    neighbourhood = maximum_filter(previous, size=3, mode="nearest")
+    ix = np.rint(np.arange(nx, dtype=np.float32)[:, None] - vx).astype(np.intp)
+    iy = np.rint(np.arange(ny, dtype=np.float32)[None, :] - vy).astype(np.intp)
+    np.clip(ix, 0, nx - 1, out=ix)
+    np.clip(iy, 0, ny - 1, out=iy)
+    return neighbourhood[ix, iy]
 
 
 def step_stats(fields: Mapping[str, np.ndarray]) -> dict[str, float | bool]:

@@ -96,11 +96,8 @@ def test_pause_blocks_the_trainer_and_resume_continues(ready_panel, qtbot):
     _wait_idle(panel, qtbot)
 
 
-def test_event_loop_stays_responsive_while_training(ready_panel, qtbot):
-    panel = ready_panel()
-    QTest.mouseClick(panel.start_button, LEFT)
-    seen = _record_thread_events(panel)
-    qtbot.waitUntil(lambda: panel.plots.loss.drawn_count("train") >= 2, timeout=60_000)
+def _heartbeat_lateness_ms(qtbot, seconds: float) -> np.ndarray:
+    """Lateness of a 10 ms precise timer over ``seconds``, in ms (0 = on time)."""
     lateness: list[float] = []
     last: list[float] = []
 
@@ -114,20 +111,33 @@ def test_event_loop_stays_responsive_while_training(ready_panel, qtbot):
     heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
     heartbeat.setInterval(10)
     heartbeat.timeout.connect(beat)
-    n0 = len(seen)
     heartbeat.start()
-    qtbot.wait(4000)
+    qtbot.wait(int(seconds * 1000))
     heartbeat.stop()
+    return np.asarray(lateness) * 1000
+
+
+def test_event_loop_stays_responsive_while_training(ready_panel, qtbot):
+    panel = ready_panel()
+    # The same heartbeat with nothing training: what the machine itself costs (zero on a quiet one).
+    idle = _heartbeat_lateness_ms(qtbot, 2.0)
+    QTest.mouseClick(panel.start_button, LEFT)
+    seen = _record_thread_events(panel)
+    qtbot.waitUntil(lambda: panel.plots.loss.drawn_count("train") >= 2, timeout=60_000)
+    n0 = len(seen)
+    ms = _heartbeat_lateness_ms(qtbot, 4.0)
     n_events = len(seen) - n0
     QTest.mouseClick(panel.stop_button, LEFT)
     _wait_idle(panel, qtbot)
-    ms = np.asarray(lateness) * 1000
     p50, p99, worst = np.percentile(ms, 50), np.percentile(ms, 99), ms.max()
+    idle_p99 = np.percentile(idle, 99)
     print(
         f"\nheartbeat: {len(ms)} beats, {n_events} events; p50 {p50:.1f}, p99 {p99:.1f}, max {worst:.1f} ms"
+        f" (idle p99 {idle_p99:.1f} ms)"
     )
     assert n_events > 20, "the trainer should have been busy during the measurement"
-    assert p99 < 50
+    # Training may add at most 50 ms to the 99th percentile; on a quiet machine the idle term is ~0.
+    assert p99 - idle_p99 < 50
 
 
 def test_a_failing_run_reports_what_happened_and_what_was_kept(ready_panel, qtbot):
