@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fieldcast-setup
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format package clean
 
 setup: $(STAMP)
 
@@ -29,9 +29,13 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest
 
+# Linux bundles (Player, Studio) and their .deb packages, each built in its own environment under build/.
+package:
+	bash packaging/build_linux.sh
+
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

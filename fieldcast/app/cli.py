@@ -59,6 +59,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
         if module is not None:
             module.add_arguments(sp)
+        elif name == chosen:
+            # Not in this build (Player has no training): take any arguments, then say so plainly.
+            sp.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 

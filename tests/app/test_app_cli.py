@@ -72,3 +72,9 @@ def test_smoke_test_passes(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke test passed" in result.stdout
     assert "FAIL" not in result.stdout
+
+
+def test_a_command_missing_from_this_build_takes_its_arguments_and_says_so(monkeypatch, capsys):
+    monkeypatch.setitem(cli.COMMANDS, "train", "fieldcast.app.commands.not_in_this_build")
+    assert cli.main(["train", "recipe.yaml", "--data", "x.h5"]) == 2
+    assert "not available in this version" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,19 @@ from fieldcast.widgets.sample_strip import SampleStrip
 __all__ = ["TrainPanel", "shipped_recipes"]
 
 DATASET_FILTER = "Datasets (*.h5 *.hdf5 *.hdf)"
+
+
+NO_TORCH_MESSAGE = (
+    "Training needs PyTorch, which Fieldcast Player does not include; install Fieldcast Studio to train."
+)
+
+
+def training_available() -> bool:
+    """True when PyTorch and the training package are installed (checked without importing them)."""
+    return (
+        importlib.util.find_spec("torch") is not None
+        and importlib.util.find_spec("fieldcast.training") is not None
+    )
 
 
 def shipped_recipes() -> list[Path]:
@@ -91,6 +105,8 @@ class TrainPanel(Panel):
         self._connect()
         self._refresh_datasets()
         self._on_controller_state_changed("idle")
+        if not training_available():
+            self._disable_training()
 
     # Assembly -----------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -241,7 +257,16 @@ class TrainPanel(Panel):
         self.controller.load_recipe(path)
         self._update_buttons()
 
+    def _disable_training(self) -> None:
+        """Fieldcast Player has no PyTorch: say so once, instead of failing on every recipe."""
+        self.recipe_status.setText(NO_TORCH_MESSAGE)
+        for widget in (self.recipe_combo, self.start_button, self.resume_button):
+            widget.setEnabled(False)
+        self.start_button.setToolTip(NO_TORCH_MESSAGE)
+
     def _update_buttons(self) -> None:
+        if not training_available():
+            return
         state = self.controller.state
         ready = self.recipe is not None and self.form.is_valid() and self.dataset_path() is not None
         self.start_button.setEnabled(state == "idle" and ready)

@@ -51,3 +51,13 @@ def test_shipped_curricula_load_with_all_their_stages(train_panel, qtbot):
     assert [table.item(r, 0).text() for r in range(3)] == ["1", "2", "3"]
     assert "smoke_k1 → smoke_k2 → smoke_k3" in train_panel.recipe_status.text()
     assert not train_panel.start_button.isEnabled()  # no dataset chosen yet
+
+
+def test_without_pytorch_the_panel_says_so_instead_of_failing(qtbot, monkeypatch):
+    from fieldcast.app.train import panel as train_panel
+
+    monkeypatch.setattr(train_panel, "training_available", lambda: False)
+    panel = train_panel.TrainPanel()
+    qtbot.addWidget(panel)
+    assert not panel.start_button.isEnabled() and not panel.recipe_combo.isEnabled()
+    assert "PyTorch" in panel.recipe_status.text()
