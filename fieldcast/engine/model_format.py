@@ -132,6 +132,17 @@ def build_metadata(info: ModelInfo) -> dict[str, str]:
     return {PREFIX + k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in values.items()}
 
 
+def metadata_value(props: dict[str, str], key: str, default: Any = None) -> Any:
+    """The JSON value of metadata ``fieldcast.<key>``, ``default`` when absent; ValueError when not JSON."""
+    text = props.get(PREFIX + key)
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"metadata {PREFIX + key} is not valid JSON ({exc.msg})") from None
+
+
 def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
     """Read a :class:`ModelInfo` from ``metadata_props``; ValueError naming the first problem."""
     missing = [k for k in _REQUIRED if PREFIX + k not in props]
@@ -147,13 +158,7 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
         )
 
     def get(key: str, default: Any = None) -> Any:
-        text = props.get(PREFIX + key)
-        if text is None:
-            return default
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"metadata {PREFIX + key} is not valid JSON ({exc.msg})") from None
+        return metadata_value(props, key, default)
 
     try:
         info = ModelInfo(

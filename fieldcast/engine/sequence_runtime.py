@@ -13,7 +13,6 @@ times every step, which is the number a printer firmware integration cares about
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -25,13 +24,13 @@ import numpy as np
 
 from fieldcast.engine.devices import usable_providers
 from fieldcast.engine.jobs import CancelToken
+from fieldcast.engine.model_format import PREFIX, metadata_value
 from fieldcast.engine.runtime import ModelError, _check_external_data
 
 __all__ = ["SEQUENCE_FORMAT", "SequenceInfo", "SequenceSession", "is_sequence_model", "load_sequence_checked"]
 
 SEQUENCE_FORMAT = "fieldcast-sequence-onnx/1"
 _FORMAT_NAME, _, _FORMAT_MAJOR = SEQUENCE_FORMAT.partition("/")
-PREFIX = "fieldcast."
 _REQUIRED = ("format", "system", "input_channels", "output_channels", "state_shape")
 SIGNATURE_IN = ("inputs", "h_in", "c_in")
 SIGNATURE_OUT = ("errors", "h_out", "c_out")
@@ -82,13 +81,7 @@ def _parse_info(props: dict[str, str]) -> SequenceInfo:
         raise ValueError(f"model format {fmt} is newer than this Fieldcast reads ({SEQUENCE_FORMAT})")
 
     def get(key: str, default: Any = None) -> Any:
-        text = props.get(PREFIX + key)
-        if text is None:
-            return default
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"metadata {PREFIX + key} is not valid JSON ({exc.msg})") from None
+        return metadata_value(props, key, default)
 
     try:
         layers, hidden = (int(v) for v in get("state_shape"))

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -30,7 +29,7 @@ from fieldcast.app.play.channels import channel_data, default_range
 from fieldcast.app.play.compare import CompareView
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
-from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox
+from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox, sidebar_scroll
 from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, SolverBackend
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.play.tools import Painter, ToolBox
@@ -112,12 +111,7 @@ class PlayPanel(Panel):
         for box in (self.transport, self.tools, self.display, self.picker, self.output):
             column.addWidget(box)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(310)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll = sidebar_scroll(side)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.canvas)
         self.splitter.addWidget(self.compare)

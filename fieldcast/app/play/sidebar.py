@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -21,7 +22,7 @@ from fieldcast.app.play.channels import CHANNELS
 from fieldcast.app.play.scenes import DEFAULT_SCENE, scene_names
 from fieldcast.widgets.field_colors import COLORMAPS
 
-__all__ = ["DisplayBox", "OutputBox", "TransportBox"]
+__all__ = ["DisplayBox", "OutputBox", "TransportBox", "sidebar_scroll"]
 
 #: speed menu text -> target steps per second (0: as fast as the backend can)
 SPEEDS = {"¼× (15/s)": 15.0, "½× (30/s)": 30.0, "1× (60/s)": 60.0, "2× (120/s)": 120.0, "Max": 0.0}
@@ -172,3 +173,14 @@ class OutputBox(QGroupBox):
         box = QVBoxLayout(self)
         box.addWidget(self.compare_check)
         box.addLayout(row)
+
+
+def sidebar_scroll(side: QWidget, width: int = 310) -> QScrollArea:
+    """The fixed-width, vertically scrolling column that holds a Play page's controls."""
+    scroll = QScrollArea()
+    scroll.setWidget(side)
+    scroll.setWidgetResizable(True)
+    scroll.setFixedWidth(width)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    return scroll

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from fieldcast.app.paths import app_paths
+from fieldcast.app.play.sidebar import sidebar_scroll
 from fieldcast.app.play.trajectory_controls import NO_MODEL, MachineBox, ReadoutBox, SourceBox
 from fieldcast.app.play.trajectory_job import (
     TrajectoryFailed,
@@ -118,12 +119,7 @@ class TrajectoryView(QWidget):
             column.addWidget(box)
         column.addWidget(self.busy)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(310)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll = sidebar_scroll(side)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.toolpath)
         self.splitter.addWidget(self.errors)
