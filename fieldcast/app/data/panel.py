@@ -229,8 +229,12 @@ class DataPanel(Panel):
             worker.start()
 
     def is_busy(self) -> bool:
-        """True while a file is still being read (or waits to be)."""
-        return bool(self._queued) or any(worker.is_running() for worker in self._loaders)
+        """True while a file is still being read, waits to be, or its result has not reached the list."""
+        if self._queued or any(worker.is_running() for worker in self._loaders):
+            return True
+        # A finished reader's result travels to the GUI thread as a queued signal: until it lands, the
+        # entry still says "probing".
+        return any((e := self.entry(p)) is not None and e.state == "probing" for p in self.datasets())
 
     def open_generate_dialog(self) -> GenerateDialog:
         """Show the Generate dialog (one per panel, so it keeps its values between uses)."""
