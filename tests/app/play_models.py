@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+from onnx_models import SMOKE_INPUTS, smoke_info
 
-from fieldcast.engine.model_format import ModelInfo, build_metadata
-
-SMOKE_INPUTS = ("density", "velocity_x", "velocity_y", "density@t-1", "emitter", "collider")
-SMOKE_STATE = ("density", "velocity_x", "velocity_y")
+from fieldcast.engine.model_format import build_metadata
 
 
 def write_tiny_smoke_model(path: Path, seed: int = 0) -> Path:
@@ -39,22 +38,8 @@ def write_tiny_smoke_model(path: Path, seed: int = 0) -> Path:
     graph = helper.make_graph(nodes, "tiny_smoke", [x], [y], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
-    info = ModelInfo(
-        system="smoke",
-        input_channels=SMOKE_INPUTS,
-        output_channels=SMOKE_STATE,
-        history=2,
-        layout={
-            "state": list(SMOKE_STATE),
-            "history_state": ["density"],
-            "controls": ["emitter", "collider"],
-            "vectors": [["velocity_x", "velocity_y"]],
-            "solid": "collider",
-            "nonnegative": ["density"],
-        },
-        grid=(64, 64),
-        provenance={"run": "test"},
-    )
+    # The engine tests' smoke signature, at the Play panel's grid and without a size constraint.
+    info = dataclasses.replace(smoke_info(), grid=(64, 64), grid_multiple=1)
     for key, value in build_metadata(info).items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)

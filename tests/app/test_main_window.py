@@ -1,42 +1,16 @@
-import warnings
 from pathlib import Path
 
 import pytest
 from play_models import write_tiny_smoke_model
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from qt_events import drop_files
 
 from fieldcast.app.errors import ErrorDialog, ExceptionHook
 
 
 def _drop(window, paths: list[Path]) -> bool:
-    """Deliver a drag-enter then a drop of ``paths`` through Qt's event path; returns drag acceptance."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = window.rect().center()
-    with warnings.catch_warnings():  # Qt 6.12 deprecates the QPoint form that 6.11 alone offers
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(
-            centre,
-            Qt.DropAction.CopyAction,
-            mime,
-            Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier,
-        )
-    QApplication.sendEvent(window, enter)
-    if not enter.isAccepted():
-        return False
-    drop = QDropEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, drop)
-    return True
+    return drop_files(window, paths)
 
 
 def test_window_has_the_four_panels_and_menus(window):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QTimer
+from qt_events import drop_files
 from reliability_cases import MARKER_NAME, Case, build_corpus
 
 from fieldcast.app.main_window import MainWindow
@@ -36,27 +34,7 @@ def window(qtbot) -> MainWindow:
 
 
 def drop(window: MainWindow, paths: list[Path]) -> bool:
-    """A drag-enter then a drop of ``paths`` through Qt's event path; False when the drag is refused."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = window.rect().center()
-    with warnings.catch_warnings():  # Qt 6.12 deprecates the QPoint form that 6.11 alone offers
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(
-            centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-        )
-    QApplication.sendEvent(window, enter)
-    if not enter.isAccepted():
-        return False
-    event = QDropEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, event)
-    return True
+    return drop_files(window, paths)
 
 
 def assert_responsive(qtbot, window: MainWindow) -> None:

@@ -1,11 +1,10 @@
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from qt_events import drop_files
 
 from fieldcast.app.data.panel import DataPanel
 from fieldcast.engine.data import open_dataset
@@ -16,25 +15,7 @@ def _click(widget) -> None:
 
 
 def _drop(window, paths: list[Path]) -> None:
-    """A drag-enter then a drop of ``paths`` on the window, through Qt's event path."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = window.rect().center()
-    with warnings.catch_warnings():  # Qt 6.12 deprecates the QPoint form that 6.11 alone offers
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(
-            centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-        )
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, drop)
+    assert drop_files(window, paths)
 
 
 def _shown(panel: DataPanel) -> np.ndarray:
