@@ -45,14 +45,24 @@ def make_model(path: Path, info: ModelInfo | None = None, weight: np.ndarray | N
         weight = np.zeros((3, 6, 1, 1), np.float32)
         for i in range(3):
             weight[i, i] = 1.0
-    bias = np.array([0.0, 0.5, 0.0], np.float32)
+    return make_conv_model(path, info, weight, np.array([0.0, 0.5, 0.0], np.float32))
+
+
+def make_conv_model(path: Path, info: ModelInfo, weight: np.ndarray, bias: np.ndarray) -> Path:
+    """A Fieldcast-format model computing next = weight · fields + bias (weight (C_out, C_in, 1, 1));
+    each recurrent output is its input + 1."""
+    c_out, c_in = weight.shape[:2]
     nodes = [helper.make_node("Conv", [INPUT, "W", "B"], [OUTPUT])]
-    inits = [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")]
-    inputs = [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", 6, "nx", "ny"])]
-    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", 3, "nx", "ny"])]
+    inits = [
+        numpy_helper.from_array(weight.astype(np.float32), "W"),
+        numpy_helper.from_array(bias.astype(np.float32), "B"),
+    ]
+    inputs = [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", c_in, "nx", "ny"])]
+    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", c_out, "nx", "ny"])]
+    if info.recurrent:
+        inits.append(numpy_helper.from_array(np.ones((1,), np.float32), "one"))
     for r in info.recurrent:
         nodes.append(helper.make_node("Add", [r.input, "one"], [r.output]))
-        inits.append(numpy_helper.from_array(np.ones((1,), np.float32), "one"))
         dims = ["batch", r.channels, "hx", "hy"]
         inputs.append(helper.make_tensor_value_info(r.input, TensorProto.FLOAT, dims))
         outputs.append(helper.make_tensor_value_info(r.output, TensorProto.FLOAT, dims))
@@ -64,3 +74,67 @@ def make_model(path: Path, info: ModelInfo | None = None, weight: np.ndarray | N
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
     return path
+
+
+# Melt ------------------------------------------------------------------------------------------------------
+IPF = tuple(f"ipf_{axis}_{c}" for axis in "xyz" for c in "rgb")
+
+
+def write_melt_temperature_model(path: Path, heating: float = 2e-8) -> Path:
+    """A melt temperature model: next T = 0.9 T + 0.1 · 300 K + ``heating`` · laser flux (W/m²)."""
+    info = ModelInfo(
+        system="melt",
+        input_channels=("temperature", "temperature@t-1", "laser"),
+        output_channels=("temperature",),
+        history=2,
+        layout={
+            "state": ["temperature"],
+            "history_state": ["temperature"],
+            "controls": ["laser"],
+            "vectors": [],
+            "solid": None,
+            "nonnegative": [],
+        },
+        input_units=("K", "K", "W/m^2"),
+        output_units=("K",),
+        grid=(96, 48),
+        grid_multiple=8,
+        dt=2e-5,
+        time_units="s",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weight = np.array([0.9, 0.0, heating], np.float32).reshape(1, 3, 1, 1)
+    return make_conv_model(path, info, weight, np.array([30.0], np.float32))
+
+
+def write_melt_microstructure_model(path: Path) -> Path:
+    """A melt microstructure model in the ConvLSTM's signature that keeps ipf(t) (persistence)."""
+    info = ModelInfo(
+        system="melt",
+        input_channels=(*IPF, "temperature", "temperature@t+1"),
+        output_channels=IPF,
+        history=1,
+        layout={
+            "state": list(IPF),
+            "history_state": [],
+            "controls": ["temperature", "temperature@t+1"],
+            "vectors": [],
+            "solid": None,
+            "nonnegative": list(IPF),
+        },
+        input_units=("1",) * 9 + ("K", "K"),
+        output_units=("1",) * 9,
+        grid=(96, 48),
+        grid_multiple=8,
+        dt=2e-5,
+        time_units="s",
+        recurrent=(
+            RecurrentState("recurrent_in_0", "recurrent_out_0", 2, 8),
+            RecurrentState("recurrent_in_1", "recurrent_out_1", 2, 8),
+        ),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weight = np.zeros((9, 11, 1, 1), np.float32)
+    for i in range(9):
+        weight[i, i] = 1.0
+    return make_conv_model(path, info, weight, np.zeros(9, np.float32))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
 
@@ -32,3 +33,22 @@ def drop_files(window: QWidget, paths: list[Path]) -> bool:
     )
     QApplication.sendEvent(window, drop)
     return True
+
+
+def canvas_pixel(canvas, x: float, y: float) -> QPoint:
+    """The native-widget pixel of grid point (x, y) cells of a shown FieldCanvas."""
+    view = canvas.vispy
+    px, py = view.canvas.scene.node_transform(view.image).imap([x, y])[:2]
+    return QPoint(round(px), round(py))
+
+
+def canvas_stroke(canvas, points: list[tuple[float, float]], button=Qt.MouseButton.LeftButton) -> None:
+    """Press at the first grid point, move through the others and release at the last, as a hand does."""
+    native = canvas.vispy.native
+    no_mod = Qt.KeyboardModifier.NoModifier
+    # Hover to the first point before pressing: the press then starts where it lands.
+    QTest.mouseMove(native, canvas_pixel(canvas, *points[0]))
+    QTest.mousePress(native, button, no_mod, canvas_pixel(canvas, *points[0]))
+    for p in points[1:]:
+        QTest.mouseMove(native, canvas_pixel(canvas, *p))
+    QTest.mouseRelease(native, button, no_mod, canvas_pixel(canvas, *points[-1]))

@@ -23,7 +23,10 @@ from fieldcast.engine.systems.base import SystemSpec, get_spec
 
 __all__ = ["Rollout", "StepResult", "generic_impose", "play_hooks"]
 
-_PLAY_MODULES = {"smoke": "fieldcast.engine.systems.smoke_play"}
+_PLAY_MODULES = {
+    "smoke": "fieldcast.engine.systems.smoke_play",
+    "melt": "fieldcast.engine.systems.melt_play",
+}
 
 
 @dataclass(frozen=True)

@@ -89,11 +89,12 @@ class VispyFieldView:
         return self.canvas.native
 
     def set_field(self, field: np.ndarray) -> None:
-        """Show an (nx, ny) field (rows of the image are y, so it is transposed, not flipped)."""
-        data = np.ascontiguousarray(np.asarray(field, np.float32).T)
+        """Show an (nx, ny) field, or (nx, ny, 3) RGB colours in [0, 1] (rows of the image are y, so x and y
+        are swapped, not flipped)."""
+        data = np.ascontiguousarray(np.swapaxes(np.asarray(field, np.float32), 0, 1))
         self.image.set_data(data)
-        if data.shape != self.shape:
-            self.shape = data.shape
+        if data.shape[:2] != self.shape:
+            self.shape = data.shape[:2]
             self.view.camera.set_range(x=(0, data.shape[1]), y=(0, data.shape[0]), margin=0)
         self.canvas.update()
 
@@ -229,6 +230,21 @@ class FieldCanvas(QWidget):
         self._field = field
         if self.vispy is not None:
             self.vispy.set_field(field)
+
+    def set_rgb(self, rgb: np.ndarray) -> None:
+        """Show (nx, ny, 3) colours in [0, 1] as they are (no colour map; the colour bar is hidden)."""
+        self._cmap = ("gray", (0.0, 1.0))
+        if self.vispy is not None:
+            self.vispy.set_colormap(*self._cmap)
+        for widget in (self.colorbar, self.low_label, self.high_label):
+            widget.hide()
+        self.set_field(rgb)
+
+    def set_overlay(self, rgba: np.ndarray) -> None:
+        """Show an (nx, ny, 4) RGBA overlay in [0, 1] above the field (markers, paths)."""
+        self._overlay = rgba
+        if self.vispy is not None:
+            self.vispy.set_overlay(rgba)
 
     def set_masks(self, emitter: np.ndarray | None, collider: np.ndarray | None) -> None:
         """Overlay emitter (translucent green) and collider (grey) masks; None for no overlay."""

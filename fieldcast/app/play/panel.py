@@ -27,6 +27,7 @@ from fieldcast.app.panel import Panel
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.channels import channel_data, default_range
 from fieldcast.app.play.compare import CompareView
+from fieldcast.app.play.melt_view import MeltView
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
 from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox, sidebar_scroll
@@ -34,6 +35,7 @@ from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, Solve
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.play.tools import Painter, ToolBox
 from fieldcast.app.play.trajectory_view import TrajectoryView
+from fieldcast.engine.melt_session import melt_model_kind
 from fieldcast.engine.sequence_runtime import is_sequence_model
 from fieldcast.widgets.field_canvas import FieldCanvas
 
@@ -59,7 +61,11 @@ class PlayPanel(Panel):
     file_filter = "Fieldcast models and G-code (*.onnx *.gcode *.gco *.g)"
 
     #: what the system selector offers, in order: (label, page attribute)
-    SYSTEMS = (("Smoke", "smoke_page"), ("Printer trajectory (G-code)", "trajectory"))
+    SYSTEMS = (
+        ("Smoke", "smoke_page"),
+        ("Printer trajectory (G-code)", "trajectory"),
+        ("Laser melting", "melt"),
+    )
 
     def __init__(
         self, runs: Path | None = None, autoplay: bool = True, parent: QWidget | None = None
@@ -95,6 +101,7 @@ class PlayPanel(Panel):
         self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.picker.set_active(SOLVER, self._provider)
         self.trajectory = TrajectoryView(runs if runs is not None else app_paths().runs)
+        self.melt = MeltView(runs if runs is not None else app_paths().runs)
         self.system_combo = QComboBox()
         self.system_combo.setObjectName("play_system")
         self.system_combo.addItems([label for label, _ in self.SYSTEMS])
@@ -129,6 +136,7 @@ class PlayPanel(Panel):
         self.pages = QStackedWidget()
         self.pages.addWidget(self.smoke_page)
         self.pages.addWidget(self.trajectory)
+        self.pages.addWidget(self.melt)
         top = QHBoxLayout()
         top.addWidget(QLabel("System"))
         top.addWidget(self.system_combo)
@@ -141,6 +149,8 @@ class PlayPanel(Panel):
         self.system_combo.currentIndexChanged.connect(self._on_system_changed)
         self.trajectory.sig_status.connect(self.sig_status)
         self.trajectory.sig_file_opened.connect(self.sig_file_opened)
+        self.melt.sig_status.connect(self.sig_status)
+        self.melt.sig_file_opened.connect(self.sig_file_opened)
         self.stepper.sig_frame.connect(self._on_stepper_frame)
         self.stepper.sig_running.connect(self.transport.set_playing)
         self.stepper.sig_error.connect(self._on_stepper_error)
@@ -179,6 +189,7 @@ class PlayPanel(Panel):
 
     def shutdown(self) -> None:
         self.trajectory.shutdown()
+        self.melt.shutdown()
         self.timer.stop()
         if self.recorder is not None:
             self.output.record_button.setChecked(False)
@@ -220,17 +231,22 @@ class PlayPanel(Panel):
     def open_path(self, path: Path) -> None:
         path = Path(path)
         if path.suffix.lower() in (".gcode", ".gco", ".g"):
-            self.show_system(self.SYSTEMS[1][0])
+            self.show_system("Printer trajectory (G-code)")
             self.trajectory.open_gcode(path)
             self.sig_show_me.emit()
             return
         if path.is_file() and is_sequence_model(path):
-            self.show_system(self.SYSTEMS[1][0])
+            self.show_system("Printer trajectory (G-code)")
             if self.trajectory.open_model(str(path)):
                 self.sig_file_opened.emit(str(path))
             self.sig_show_me.emit()
             return
-        self.show_system(self.SYSTEMS[0][0])
+        if path.is_file() and melt_model_kind(path):
+            self.show_system("Laser melting")
+            self.melt.open_model(path)  # it reports the file as opened itself
+            self.sig_show_me.emit()
+            return
+        self.show_system("Smoke")
         if self.load_model(str(path)):
             self.picker.add_file(path)
             self.picker.set_active(str(path), self._provider)

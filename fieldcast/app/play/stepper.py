@@ -1,6 +1,6 @@
-"""The stepping thread of the Play panel: runs a :class:`Simulation` and hands out finished frames.
+"""The stepping thread of the Play panel: runs a simulation and hands out its finished frames.
 
-Double buffering: every step makes new arrays, and the finished :class:`Frame` travels to the GUI as a
+Double buffering: every step makes new arrays, and the finished frame travels to the GUI as a
 signal payload, so the canvas always draws the latest complete frame while the next one is computed.
 At most two frames are in flight; when the GUI lags, the stepper keeps only the newest unsent frame
 instead of queueing them. Commands (reset, scene, grid, backend, compare) are functions queued to the
@@ -15,18 +15,27 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from fieldcast.app.play.simulation import Frame, Simulation
-
-__all__ = ["Stepper"]
+__all__ = ["Stepper", "Steppable"]
 
 log = logging.getLogger("fieldcast.app.play")
 
 # Steppers stay referenced until their thread ends (see fieldcast.app.workers).
 _LIVE: set[Stepper] = set()
 _MAX_IN_FLIGHT = 2
+
+
+class Steppable(Protocol):
+    """What a stepper drives: the smoke :class:`~fieldcast.app.play.simulation.Simulation` or
+    :class:`~fieldcast.engine.melt_session.MeltPlay`. Frames have a ``finite`` property."""
+
+    @property
+    def frame(self) -> Any: ...
+
+    def advance(self) -> Any: ...
 
 
 class Stepper(QObject):
@@ -38,24 +47,24 @@ class Stepper(QObject):
     """
 
     sig_frame = Signal(object)
-    """A finished frame (:class:`Frame`); call :meth:`frame_received` once it is taken."""
+    """A finished frame (the simulation's frame type); call :meth:`frame_received` once it is taken."""
     sig_running = Signal(bool)
     """Playing (True) or paused (False)."""
     sig_error = Signal(str)
     """A step or a command failed (one-line message); the stepper pauses."""
 
-    def __init__(self, simulation: Simulation) -> None:
+    def __init__(self, simulation: Steppable) -> None:
         super().__init__()
         self.simulation = simulation
         #: target steps per second; 0 steps as fast as the backend can
         self.rate = 60.0
-        self._commands: queue.SimpleQueue[Callable[[], Frame | None]] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[Callable[[], Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._running = False
         self._steps_wanted = 0
         self._quit = False
         self._in_flight = 0
-        self._held: Frame | None = None
+        self._held: Any = None
         self._count_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="fieldcast-play-stepper", daemon=True)
 
@@ -85,7 +94,7 @@ class Stepper(QObject):
         self._steps_wanted += 1
         self._wake.set()
 
-    def call(self, command: Callable[[], Frame | None]) -> None:
+    def call(self, command: Callable[[], Any]) -> None:
         """Run ``command`` in the stepper's thread before the next step; a returned frame is published."""
         self._commands.put(command)
         self._wake.set()
@@ -132,7 +141,7 @@ class Stepper(QObject):
             except Exception as exc:
                 self._fail("command", exc)
                 continue
-            if isinstance(frame, Frame):
+            if frame is not None:
                 self._publish(frame)
 
     def _step(self) -> None:
@@ -164,7 +173,7 @@ class Stepper(QObject):
             self.sig_running.emit(False)
         self.sig_error.emit(str(exc) or type(exc).__name__)
 
-    def _publish(self, frame: Frame) -> None:
+    def _publish(self, frame: Any) -> None:
         self._held = frame
         self._flush()
 

@@ -5,30 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from play_models import write_foreign_model
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtTest import QTest
+from PySide6.QtCore import Qt
+from qt_events import canvas_stroke
 
 pytestmark = pytest.mark.gui
 
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
-NO_MOD = Qt.KeyboardModifier.NoModifier
-
-
-def to_pixel(panel, x: float, y: float) -> QPoint:
-    """Native-widget pixel of grid point (x, y) cells."""
-    view = panel.canvas.vispy
-    px, py = view.canvas.scene.node_transform(view.image).imap([x, y])[:2]
-    return QPoint(round(px), round(py))
 
 
 def stroke(panel, points: list[tuple[float, float]], button=LEFT) -> None:
-    native = panel.canvas.vispy.native
-    # Hover to the first point before pressing, as a hand does: the press then starts where it lands.
-    QTest.mouseMove(native, to_pixel(panel, *points[0]))
-    QTest.mousePress(native, button, NO_MOD, to_pixel(panel, *points[0]))
-    for p in points[1:]:
-        QTest.mouseMove(native, to_pixel(panel, *p))
-    QTest.mouseRelease(native, button, NO_MOD, to_pixel(panel, *points[-1]))
+    canvas_stroke(panel.canvas, points, button)
 
 
 def run_frames(qtbot, panel, n: int) -> None:
