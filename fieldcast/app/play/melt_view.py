@@ -37,7 +37,7 @@ from fieldcast.app.play.melt_controls import (
     MeltTransportBox,
 )
 from fieldcast.app.play.recorder import save_png
-from fieldcast.app.play.sidebar import sidebar_scroll
+from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import CancelToken
@@ -141,11 +141,7 @@ class MeltView(QWidget):
         self.ref_temperature_canvas = FieldCanvas("Reference solver: temperature")
         self.ref_grain_canvas = FieldCanvas("Reference solver: grains")
         self.error_plot = self._make_error_plot()
-        self.message = QLabel()
-        self.message.setObjectName("melt_message")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("background:#5a2327; color:#ffe9e9; padding:6px; border-radius:3px;")
-        self.message.hide()
+        self.message = message_label("melt_message")
         self.readouts = QLabel()
         self.readouts.setObjectName("melt_readouts")
         self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

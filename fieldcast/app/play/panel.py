@@ -30,7 +30,7 @@ from fieldcast.app.play.compare import CompareView
 from fieldcast.app.play.melt_view import MeltView
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
-from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox, sidebar_scroll
+from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox, message_label, sidebar_scroll
 from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, SolverBackend
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.play.tools import Painter, ToolBox
@@ -91,11 +91,7 @@ class PlayPanel(Panel):
         self.picker = ModelPicker(runs if runs is not None else app_paths().runs)
         self.output = OutputBox()
         self.painter = Painter(self.tools, self.simulation)
-        self.message = QLabel()
-        self.message.setObjectName("play_message")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("background:#5a2327; color:#ffe9e9; padding:6px; border-radius:3px;")
-        self.message.hide()
+        self.message = message_label("play_message")
         self.readouts = QLabel()
         self.readouts.setObjectName("play_readouts")
         self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -22,7 +23,7 @@ from fieldcast.app.play.channels import CHANNELS
 from fieldcast.app.play.scenes import DEFAULT_SCENE, scene_names
 from fieldcast.widgets.field_colors import COLORMAPS
 
-__all__ = ["DisplayBox", "OutputBox", "TransportBox", "sidebar_scroll"]
+__all__ = ["DisplayBox", "OutputBox", "TransportBox", "message_label", "sidebar_scroll"]
 
 #: speed menu text -> target steps per second (0: as fast as the backend can)
 SPEEDS = {"¼× (15/s)": 15.0, "½× (30/s)": 30.0, "1× (60/s)": 60.0, "2× (120/s)": 120.0, "Max": 0.0}
@@ -184,3 +185,13 @@ def sidebar_scroll(side: QWidget, width: int = 310) -> QScrollArea:
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setFrameShape(QScrollArea.Shape.NoFrame)
     return scroll
+
+
+def message_label(object_name: str) -> QLabel:
+    """The inline problem message above a Play page's views (hidden until there is something to say)."""
+    label = QLabel()
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    label.setStyleSheet("background:#5a2327; color:#ffe9e9; padding:6px; border-radius:3px;")
+    label.hide()
+    return label

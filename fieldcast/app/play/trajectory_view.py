@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from fieldcast.app.paths import app_paths
-from fieldcast.app.play.sidebar import sidebar_scroll
+from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.play.trajectory_controls import NO_MODEL, MachineBox, ReadoutBox, SourceBox
 from fieldcast.app.play.trajectory_job import (
     TrajectoryFailed,
@@ -74,11 +74,7 @@ class TrajectoryView(QWidget):
         self.readout_box = ReadoutBox()
         self.toolpath = ToolpathPlot()
         self.errors = self._make_error_plot()
-        self.message = QLabel()
-        self.message.setObjectName("trajectory_message")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("background:#5a2327; color:#ffe9e9; padding:6px; border-radius:3px;")
-        self.message.hide()
+        self.message = message_label("trajectory_message")
         self.busy = QLabel()
         self.busy.setStyleSheet("color:#666;")
         self._debounce = QTimer(self)
