@@ -115,14 +115,23 @@ def test_model_kinds_and_refusals(tmp_path):
         open_melt_model(smoke)
 
 
-def test_temperature_model_and_automaton_follow_the_beam_with_the_solver_alongside(tmp_path):
+def compared_run(model_file, frames: int) -> list:
+    """``frames`` frames on a 32 × 16 plate with the model in ``model_file`` and the solver alongside,
+    the beam run from cell 6 to 26."""
     play = MeltPlay(32, 16)
-    _, session = open_melt_model(write_melt_temperature_model(tmp_path / "t.onnx"))
-    play.set_temperature_session(session)
+    kind, session = open_melt_model(model_file)
+    if kind == "temperature":
+        play.set_temperature_session(session)
+    else:
+        play.set_microstructure_session(session)
     play.set_compare(True)
     play.beam.start_path(6 * DX)
     play.beam.add_point(26 * DX)
-    frames = [play.advance() for _ in range(20)]
+    return [play.advance() for _ in range(frames)]
+
+
+def test_temperature_model_and_automaton_follow_the_beam_with_the_solver_alongside(tmp_path):
+    frames = compared_run(write_melt_temperature_model(tmp_path / "t.onnx"), 20)
     last = frames[-1]
     # The toy model heats the top row where the laser flux is (0.9 T + 30 K + 2e-8 flux).
     top = last.temperature[:, -1]
@@ -166,13 +175,7 @@ def test_microstructure_model_runs_a_three_transition_window_from_zero_state(tmp
 
 
 def test_microstructure_model_with_the_solver_temperature_is_compared_to_the_automaton(tmp_path):
-    play = MeltPlay(32, 16)
-    _, session = open_melt_model(write_melt_microstructure_model(tmp_path / "m.onnx"))
-    play.set_microstructure_session(session)
-    play.set_compare(True)
-    play.beam.start_path(6 * DX)
-    play.beam.add_point(26 * DX)
-    frames = [play.advance() for _ in range(30)]
+    frames = compared_run(write_melt_microstructure_model(tmp_path / "m.onnx"), 30)
     last = frames[-1]
     np.testing.assert_array_equal(last.temperature, last.reference_temperature)
     assert last.error_temperature == 0.0

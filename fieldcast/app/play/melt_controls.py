@@ -1,4 +1,5 @@
-"""Side controls of the Play panel's melt page: transport, the laser, the model sources and the display."""
+"""Side controls of the Play panel's melt page: the laser, the model sources and the display (its transport
+is the smoke page's :class:`~fieldcast.app.play.sidebar.TransportBox` without scenes)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QPushButton,
@@ -20,51 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fieldcast.app.play.sidebar import SPEEDS
-
-__all__ = ["SOLVER_ENTRY", "LaserBox", "MeltDisplayBox", "MeltSourceBox", "MeltTransportBox"]
+__all__ = ["SOLVER_ENTRY", "LaserBox", "MeltDisplayBox", "MeltSourceBox"]
 
 SOLVER_ENTRY = "Solver (reference)"
-
-
-class MeltTransportBox(QGroupBox):
-    """Play/pause, single step, reset and the simulation speed."""
-
-    sig_speed_changed = Signal(float)
-    """Target frames per second changed (0 for as fast as possible)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Simulation", parent)
-        self.play_button = QPushButton("Play")
-        self.play_button.setCheckable(True)
-        self.play_button.setToolTip("Play or pause")
-        self.step_button = QPushButton("Step")
-        self.step_button.setToolTip("Advance one frame (20 µs)")
-        self.reset_button = QPushButton("Reset")
-        self.reset_button.setToolTip("A cold plate with fresh grains; the laser path is cleared")
-        grid = QGridLayout()
-        grid.addWidget(self.play_button, 0, 0)
-        grid.addWidget(self.step_button, 0, 1)
-        grid.addWidget(self.reset_button, 1, 0, 1, 2)
-        self.speed_combo = QComboBox()
-        self.speed_combo.addItems(list(SPEEDS))
-        self.speed_combo.setCurrentText("1× (60/s)")
-        self.speed_combo.currentTextChanged.connect(lambda t: self.sig_speed_changed.emit(SPEEDS[t]))
-        form = QFormLayout()
-        form.addRow("Speed", self.speed_combo)
-        box = QVBoxLayout(self)
-        box.addLayout(grid)
-        box.addLayout(form)
-
-    @property
-    def speed(self) -> float:
-        return SPEEDS[self.speed_combo.currentText()]
-
-    def set_playing(self, playing: bool) -> None:
-        self.play_button.blockSignals(True)
-        self.play_button.setChecked(playing)
-        self.play_button.setText("Pause" if playing else "Play")
-        self.play_button.blockSignals(False)
 
 
 class LaserBox(QGroupBox):

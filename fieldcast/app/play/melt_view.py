@@ -30,14 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from fieldcast.app.paths import app_paths
-from fieldcast.app.play.melt_controls import (
-    LaserBox,
-    MeltDisplayBox,
-    MeltSourceBox,
-    MeltTransportBox,
-)
+from fieldcast.app.play.melt_controls import LaserBox, MeltDisplayBox, MeltSourceBox
 from fieldcast.app.play.recorder import save_png
-from fieldcast.app.play.sidebar import message_label, sidebar_scroll
+from fieldcast.app.play.sidebar import TransportBox, message_label, sidebar_scroll
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import CancelToken
@@ -132,7 +127,9 @@ class MeltView(QWidget):
         self._workers: list[JobWorker] = []
         self.sources = {"temperature": "", "microstructure": ""}
 
-        self.transport = MeltTransportBox()
+        self.transport = TransportBox(
+            scene_controls=False, reset_tip="A cold plate with fresh grains; the laser path is cleared"
+        )
         self.laser = LaserBox()
         self.source_box = MeltSourceBox()
         self.display = MeltDisplayBox()

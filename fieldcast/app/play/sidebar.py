@@ -31,12 +31,24 @@ GRIDS = (64, 96, 128, 192, 256)
 
 
 class TransportBox(QGroupBox):
-    """Play/pause, single step, reset, clear, simulation speed, scene and grid resolution."""
+    """Play/pause, single step, reset and simulation speed; with ``scene_controls`` also clear, the
+    starting scene and the grid resolution (the smoke page), else only the first four (the melt page).
+
+    Parameters
+    ----------
+    scene_controls : show Clear, Scene and Grid.
+    reset_tip : what Reset does, for its tooltip.
+    """
 
     sig_speed_changed = Signal(float)
     """Target steps per second changed (0 for as fast as possible)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        scene_controls: bool = True,
+        reset_tip: str = "Back to the start of the scene",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__("Simulation", parent)
         self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
@@ -47,30 +59,30 @@ class TransportBox(QGroupBox):
         self.step_button.setToolTip("Advance one frame (S)")
         self.reset_button = QPushButton("Reset")
         self.reset_button.setShortcut("R")
-        self.reset_button.setToolTip("Back to the start of the scene (R)")
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Remove all smoke, flow, emitters and colliders")
+        self.reset_button.setToolTip(f"{reset_tip} (R)")
         buttons = QGridLayout()
         buttons.addWidget(self.play_button, 0, 0)
         buttons.addWidget(self.step_button, 0, 1)
-        buttons.addWidget(self.reset_button, 1, 0)
-        buttons.addWidget(self.clear_button, 1, 1)
-
+        buttons.addWidget(self.reset_button, 1, 0, 1, 1 if scene_controls else 2)
         self.speed_combo = QComboBox()
         self.speed_combo.addItems(list(SPEEDS))
         self.speed_combo.setCurrentText("1× (60/s)")
         self.speed_combo.currentTextChanged.connect(lambda t: self.sig_speed_changed.emit(SPEEDS[t]))
-        self.scene_combo = QComboBox()
-        self.scene_combo.addItems(scene_names())
-        self.scene_combo.setCurrentText(DEFAULT_SCENE)
-        self.grid_combo = QComboBox()
-        for n in GRIDS:
-            self.grid_combo.addItem(f"{n} × {n}", n)
-        self.grid_combo.setCurrentIndex(GRIDS.index(128))
         form = QFormLayout()
         form.addRow("Speed", self.speed_combo)
-        form.addRow("Scene", self.scene_combo)
-        form.addRow("Grid", self.grid_combo)
+        if scene_controls:
+            self.clear_button = QPushButton("Clear")
+            self.clear_button.setToolTip("Remove all smoke, flow, emitters and colliders")
+            buttons.addWidget(self.clear_button, 1, 1)
+            self.scene_combo = QComboBox()
+            self.scene_combo.addItems(scene_names())
+            self.scene_combo.setCurrentText(DEFAULT_SCENE)
+            self.grid_combo = QComboBox()
+            for n in GRIDS:
+                self.grid_combo.addItem(f"{n} × {n}", n)
+            self.grid_combo.setCurrentIndex(GRIDS.index(128))
+            form.addRow("Scene", self.scene_combo)
+            form.addRow("Grid", self.grid_combo)
         box = QVBoxLayout(self)
         box.addLayout(buttons)
         box.addLayout(form)
