@@ -48,7 +48,10 @@ class RecipeError(ValueError):
 @dataclass
 class DataConfig:
     path: str | None = None  # dataset file; relative paths are taken from the recipe's folder
-    history_channels: list[str] | None = None  # channels of earlier frames; None = all state channels
+    # State channels (or whole fields) the model sees and predicts; the others are neither inputs nor outputs.
+    # None = every state channel of the system (e.g. [temperature] for a melt thermal model).
+    state_channels: list[str] | None = None
+    history_channels: list[str] | None = None  # channels of earlier frames; None = all chosen state channels
     batch_size: int = 4
     flip_x: bool = False  # mirror x (and negate x-components of vector fields) at random
     max_train_windows: int | None = None  # cap for quick runs

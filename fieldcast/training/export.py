@@ -194,6 +194,7 @@ def _prepare(run: Path, ckpt: Path, data, n_samples: int) -> dict[str, Any]:
         (cfg.get("data") or {}).get("history_channels"),
         (cfg.get("rollout") or {}).get("solid_mask"),
         (cfg.get("rollout") or {}).get("nonnegative") or (),
+        (cfg.get("data") or {}).get("state_channels"),
     )
     residual = bool((cfg.get("rollout") or {}).get("residual", False))
     step = SurrogateStep(

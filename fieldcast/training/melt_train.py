@@ -227,6 +227,11 @@ def train_melt(
                "grid": list(data.trajectory(0).shape[-2:]), "solidus": mat.solidus, "liquidus": mat.liquidus,
                "data": {"path": str(getattr(dataset, "path", "")),
                         "hash": data_fingerprint(getattr(dataset, "path", None))}}  # fmt: skip
+    if run_dir is not None:
+        # The resolved recipe, so ``fieldcast export RUN`` recognises the run (``is_melt_run``).
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(dataclasses.asdict(recipe), sort_keys=False)
+        (Path(run_dir) / "config.yaml").write_text(text, encoding="utf-8")
     step, best = 0, math.inf
     for epoch in range(epochs):
         t0, epoch_loss = time.monotonic(), 0.0

@@ -61,11 +61,14 @@ def build_layout(
     history_channels: Sequence[str] | None = None,
     solid_mask: str | None = None,
     nonnegative: Sequence[str] = (),
+    state_channels: Sequence[str] | None = None,
 ) -> ChannelLayout:
     """Derive the layout from ``spec`` for data whose channels are ``channel_names``.
 
-    ``history_channels`` names the state channels (or whole fields) kept for frames before ``t``; None keeps
-    all of them. Raises ValueError naming any channel that is not in the data.
+    ``state_channels`` names the state channels (or whole fields) the model sees and predicts, kept in the
+    system's order; None keeps all of them. ``history_channels`` names those (or whole fields) kept for
+    frames before ``t``; None keeps all of them. Raises ValueError naming any channel that is not in the data
+    or not a state channel.
     """
     names = list(channel_names)
 
@@ -74,7 +77,16 @@ def build_layout(
             raise ValueError(f"{what} {name!r} is not a channel of the data ({', '.join(names)})")
         return names.index(name)
 
-    state = [index(c.name, "state channel") for c in spec.channels("state")]
+    chosen = [c.name for c in spec.channels("state")]
+    if state_channels is not None:
+        wanted = []
+        for s in state_channels:
+            fields = [c.name for c in spec.channels("state") if c.field == s]
+            wanted += fields or [s if s in chosen else _missing(s, chosen)]
+        if not wanted:
+            raise ValueError("state_channels is empty: the model must predict at least one state channel")
+        chosen = [n for n in chosen if n in wanted]
+    state = [index(n, "state channel") for n in chosen]
     controls = [index(c.name, "control channel") for c in spec.channels() if c.role != "state"]
     state_names = [names[i] for i in state]
     if history_channels is None:
@@ -87,8 +99,9 @@ def build_layout(
         hist = [state_names.index(n) if n in state_names else _missing(n, state_names) for n in expanded]
     vectors = []
     for f in spec.fields_with_role("state"):
-        if f.order == 1:
-            vectors.append(tuple(state_names.index(n) for n in f.component_names(spec.n_dims)))
+        comps = f.component_names(spec.n_dims)
+        if f.order == 1 and all(n in state_names for n in comps):
+            vectors.append(tuple(state_names.index(n) for n in comps))
     control_names = [names[i] for i in controls]
     solid = None
     if solid_mask is not None:

@@ -117,6 +117,7 @@ class Trainer(tstate.RunMixin):
                 r.data.history_channels,
                 r.rollout.solid_mask,
                 r.rollout.nonnegative,
+                r.data.state_channels,
             )
         except ValueError as exc:
             raise RecipeError(f"recipe {r.source}: {exc}") from exc
