@@ -35,6 +35,7 @@ from fieldcast.engine.systems.melt import (
     IPF_CHANNELS,
     GrainField,
     Laser,
+    Material,
     MeltScene,
     ThermalSolver,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "MICROSTRUCTURE_INPUTS",
     "SOLVER",
     "Beam",
+    "epitaxial_choice",
     "MeltFrame",
     "MeltPlay",
     "MicrostructureModel",
@@ -250,11 +252,41 @@ def open_melt_model(path: str | os.PathLike, providers: list[str] | None = None)
     )
 
 
-class MicrostructureModel:
-    """The ConvLSTM run over a sliding window: ``step(T(t+1))`` returns ``ipf(t+1)`` (9, nx, ny)."""
+def epitaxial_choice(pred: np.ndarray, ipf_now: np.ndarray, solidifying: np.ndarray) -> None:
+    """Replace ``pred`` (9, nx, ny) in place, where ``solidifying``, by the orientation of the solid
+    neighbour (of 8, in ``ipf_now``) nearest to it in IPF colours; cells with no solid neighbour keep
+    ``pred`` (a new grain nucleated in the melt)."""
+    if not solidifying.any():
+        return
+    nx, ny = solidifying.shape
+    pad = np.pad(ipf_now, ((0, 0), (1, 1), (1, 1)))
+    shifts = [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
+    neighbours = np.stack(
+        [pad[:, 1 + i : 1 + i + nx, 1 + j : 1 + j + ny] for i, j in shifts]
+    )  # (8, 9, nx, ny)
+    distance = ((neighbours - pred[None]) ** 2).sum(axis=1)  # (8, nx, ny)
+    distance[~(neighbours > 0).any(axis=1)] = np.inf
+    nearest = np.take_along_axis(neighbours, distance.argmin(axis=0)[None, None], axis=0)[0]
+    grows = solidifying & np.isfinite(distance.min(axis=0))
+    pred[:, grows] = nearest[:, grows]
 
-    def __init__(self, session: ModelSession) -> None:
+
+class MicrostructureModel:
+    """The ConvLSTM run over a sliding window: ``step(T(t+1))`` returns ``ipf(t+1)`` (9, nx, ny).
+
+    The rules of the grain automaton hold on every prediction, as Play's bounds do for smoke: a cell
+    liquid at ``t+1`` has no orientation (0); a cell solid at ``t`` that stays below the liquidus keeps its
+    orientation (grains change only by melting and solidifying again); and a cell that solidifies next to
+    solid cells grows from one of them (epitaxy), the one whose colours are nearest the network's
+    prediction (:func:`epitaxial_choice`). The network decides where the melt solidifies and into which
+    neighbouring grain; where no neighbour is solid its colours stand. With ``keep_solid=False`` it
+    predicts every cell, as it was scored in training.
+    """
+
+    def __init__(self, session: ModelSession, keep_solid: bool = True) -> None:
         self.session = session
+        self.keep_solid = keep_solid
+        self.liquidus = Material().liquidus
         self._frames: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=_CONTEXT)
 
     def reset(self, ipf: np.ndarray, temperature: np.ndarray) -> None:
@@ -278,6 +310,13 @@ class MicrostructureModel:
             out = self.session.run({"fields": x, **states})
             states = {r.input: out[r.output].copy() for r in self.session.info.recurrent}
         ipf_next = np.clip(out[OUTPUT][0], 0.0, 1.0)
+        ipf_now = frames[-1][0]
+        liquid = t_next >= self.liquidus
+        if self.keep_solid:
+            solid_now = (ipf_now > 0).any(axis=0)
+            ipf_next[:, ~liquid & solid_now] = ipf_now[:, ~liquid & solid_now]
+            epitaxial_choice(ipf_next, ipf_now, ~liquid & ~solid_now)
+        ipf_next[:, liquid] = 0.0
         self._frames.append((ipf_next, t_next.astype(np.float32)))
         return ipf_next.copy()
 

@@ -14,6 +14,7 @@ from fieldcast.engine.melt_session import (
     Beam,
     MeltPlay,
     MicrostructureModel,
+    epitaxial_choice,
     melt_model_kind,
     open_melt_model,
 )
@@ -172,6 +173,35 @@ def test_microstructure_model_runs_a_three_transition_window_from_zero_state(tmp
     np.testing.assert_array_equal(calls[1]["fields"][0, 10], hot)
     np.testing.assert_array_equal(calls[2]["fields"][0, 9], hot)
     np.testing.assert_array_equal(calls[2]["fields"][0, 10], hot + 50.0)
+
+
+def test_epitaxial_choice_takes_the_nearest_solid_neighbour_and_leaves_isolated_cells():
+    ipf_now = np.zeros((9, 5, 5), np.float32)
+    ipf_now[:, 0, :] = 0.2  # grain A in column 0
+    ipf_now[:, 2, :] = 0.9  # grain B in column 2; columns 1, 3, 4 liquid
+    pred = np.full((9, 5, 5), 0.7, np.float32)  # nearer B than A
+    solidifying = np.zeros((5, 5), bool)
+    solidifying[1, 2] = solidifying[4, 2] = True
+    epitaxial_choice(pred, ipf_now, solidifying)
+    np.testing.assert_allclose(pred[:, 1, 2], 0.9)  # grows from B
+    np.testing.assert_allclose(pred[:, 4, 2], 0.7)  # no solid neighbour: a new grain, as predicted
+    assert (pred[:, 3, 3] == 0.7).all()  # not solidifying: untouched
+
+
+def test_microstructure_model_keeps_solid_cells_and_melts_liquid_ones(tmp_path):
+    _, session = open_melt_model(write_melt_microstructure_model(tmp_path / "m.onnx"))
+    model = MicrostructureModel(session)
+    ipf = np.full((9, 32, 16), 0.5, np.float32)
+    ipf[:, 10:14, 12:] = 0.0  # a pool, liquid at t
+    cold = np.full((32, 16), 300.0, np.float32)
+    model.reset(ipf, cold)
+    t_next = cold.copy()
+    t_next[20:24, 14:] = LIQUIDUS + 100.0  # melting elsewhere at t+1
+    out = model.step(t_next)
+    assert (out[:, 20:24, 14:] == 0).all()
+    np.testing.assert_array_equal(out[:, :10], ipf[:, :10])
+    # The pool solidified at t+1 (cold): its edge cells grow from the surrounding grain.
+    np.testing.assert_allclose(out[:, 10, 12], 0.5)
 
 
 def test_microstructure_model_with_the_solver_temperature_is_compared_to_the_automaton(tmp_path):
