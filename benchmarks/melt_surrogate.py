@@ -10,7 +10,10 @@ Temperature model (one thread, as in the Play panel: clamped at >= ambient after
   persistence of the start frame;
 - a ``--long``-frame rollout of a trajectory simulated here (seed ``--seed``, not in the data): RMSE at 20,
   50 and the last frame beside persistence, finiteness, peak temperature against the solver's, and how far
-  (cells) the hottest surface cell of the model is from the solver's (the pool follows the laser).
+  (cells) the hottest surface cell of the model is from the solver's (the pool follows the laser);
+- a cooling run (``--long`` frames): three passes of the laser, then the laser off from frame ~110 to the
+  end: RMSE at 20, 50, 100, 200 and the last frame beside persistence, peaks, the hottest cell at the end
+  (the solver is back to ~300 K some 40 frames after the laser stops) and the first frame below 400 K.
 
 Microstructure model (explicit recurrent state):
 
@@ -69,7 +72,9 @@ def temperature_rollout(session, temps: np.ndarray, lasers: np.ndarray, start: i
     return np.stack(out)
 
 
-def evaluate_temperature_model(path: str, dataset, long_run: dict, horizons=(20, 50)) -> dict:
+def evaluate_temperature_model(
+    path: str, dataset, long_run: dict, horizons=(20, 50), cooling_run: dict | None = None
+) -> dict:
     from fieldcast.engine.runtime import ModelSession
     from fieldcast.training.melt_eval import evaluate_temperature
 
@@ -115,7 +120,47 @@ def evaluate_temperature_model(path: str, dataset, long_run: dict, horizons=(20,
         "hot_spot_offset_cells_max": float(np.abs(hottest_p - hottest_t)[lit].max()),
     }
     report["long"] = long
+    if cooling_run is not None:
+        report["cooling"] = _cooling_report(session, cooling_run)
     return report
+
+
+def simulate_cooling_run(frames: int, size: int, depth: int, seed: int) -> dict:
+    """Three passes of the laser (back, forth, back), then the laser off to the end: the plate must cool."""
+    from fieldcast.engine.systems.melt_scenes import MeltScene, ScanPass, simulate_scene
+
+    scene = MeltScene(size, depth)
+    lx, fdt = size * scene.dx, scene.frame_dt
+    scene.passes = [
+        ScanPass(0.21 * lx, 0.79 * lx, 0.4, 180.0, 2 * fdt),
+        ScanPass(0.79 * lx, 0.21 * lx, 0.5, 200.0, 2 * fdt),
+        ScanPass(0.21 * lx, 0.83 * lx, 0.35, 160.0, 10.0),  # then off for 10 s
+    ]
+    return simulate_scene(scene, frames, np.random.default_rng(seed))
+
+
+def _cooling_report(session, run: dict) -> dict:
+    temps, lasers = run["temperature"], run["laser"]
+    steps = len(temps) - 3
+    pred = temperature_rollout(session, temps, lasers, 2, steps)
+    truth = temps[3:]
+    lit = lasers[2:-1].max(axis=1).max(axis=1) > 0
+    off = int(len(lit) - np.argmax(lit[::-1])) if lit.any() else 0  # first frame (of pred) of the last pause
+    hot_p, hot_t = pred.max(axis=(1, 2)), truth.max(axis=(1, 2))
+    out = {"frames": steps, "laser_off_from": off + 3, "finite": bool(np.isfinite(pred).all())}
+    for h in (20, 50, 100, 200, steps):
+        if h <= steps:
+            out[f"rmse@{h}"] = _rmse(pred[h - 1], truth[h - 1])
+            out[f"persistence_rmse@{h}"] = _rmse(temps[2], truth[h - 1])
+    cold_p, cold_t = np.flatnonzero(hot_p[off:] < 400.0), np.flatnonzero(hot_t[off:] < 400.0)
+    return out | {
+        "peak_model_K": float(hot_p.max()),
+        "peak_solver_K": float(hot_t.max()),
+        "peak_model_last_K": float(hot_p[-1]),
+        "peak_solver_last_K": float(hot_t[-1]),
+        "frames_off_to_400K_model": int(cold_p[0]) if cold_p.size else None,
+        "frames_off_to_400K_solver": int(cold_t[0]) if cold_t.size else None,
+    }
 
 
 # ---------------------------------------------------------------- microstructure
@@ -249,9 +294,10 @@ def main() -> None:
     report: dict = {"data": args.data, "grid": list(dataset.grid)}
     result: dict[str, float] = {}
     if args.temperature and Path(args.temperature).is_file():
-        t = evaluate_temperature_model(args.temperature, dataset, long_run)
+        cooling = simulate_cooling_run(args.long + 3, size, dataset.grid[1], args.seed)
+        t = evaluate_temperature_model(args.temperature, dataset, long_run, cooling_run=cooling)
         report["temperature"] = t
-        one, ro, lg = t["one_step"], t["rollout"], t["long"]
+        one, ro, lg, co = t["one_step"], t["rollout"], t["long"], t["cooling"]
         result |= {
             "t_rmse1": one["temperature_rmse"], "t_pers1": one["persistence_temperature_rmse"],
             "t_rmse20": ro.get("rmse@20"), "t_pers20": ro.get("persistence_rmse@20"),
@@ -261,6 +307,10 @@ def main() -> None:
             "t_finite": float(lg["finite"]), "t_peak": lg["peak_model_K"],
             "t_peak_solver": lg["peak_solver_K"],
             "t_hotspot_cells": lg["hot_spot_offset_cells_mean"],
+            f"t_cool_rmse{args.long}": co[f"rmse@{args.long}"],
+            f"t_cool_pers{args.long}": co[f"persistence_rmse@{args.long}"],
+            "t_cool_peak": co["peak_model_K"], "t_cool_peak_solver": co["peak_solver_K"],
+            "t_cool_last": co["peak_model_last_K"], "t_cool_last_solver": co["peak_solver_last_K"],
         }  # fmt: skip
     if args.microstructure and Path(args.microstructure).is_file():
         split = [float(x) for x in args.split.split(",")]

@@ -89,6 +89,9 @@ class RolloutConfig:
     solid_mask: str | None = None  # control channel inside which vector state fields are zeroed
     nonnegative: list[str] = field(default_factory=list)  # state channels clamped at >= 0
     residual: bool = False  # the model predicts the one-step change of the state, added to the current one
+    # Std of Gaussian noise added to the normalised state inputs of the first step, in training only
+    # (not validation); 0 = off. E.g. 0.01-0.05 makes long autoregressive rollouts more stable.
+    input_noise: float = 0.0
 
 
 @dataclass
@@ -306,6 +309,10 @@ def recipe_from_dict(data: dict, source: str = "<dict>", source_path: str = "") 
     kwargs = {k: (hints[k](**v) if dataclasses.is_dataclass(hints[k]) else v) for k, v in checked.items()}
     recipe = Recipe(**kwargs, source=source, source_path=source_path)
     _check_model_args(recipe, source)
+    if not recipe.rollout.input_noise >= 0.0:
+        raise RecipeError(
+            f"recipe {source}: key 'rollout.input_noise': must be >= 0, got {recipe.rollout.input_noise}"
+        )
     return recipe
 
 

@@ -159,10 +159,23 @@ class SurrogateStep(nn.Module):
 class RolloutModule(nn.Module):
     """The whole K-step rollout as one forward, so DistributedDataParallel sees one forward per backward."""
 
-    def __init__(self, step: SurrogateStep, layout: ChannelLayout) -> None:
+    def __init__(self, step: SurrogateStep, layout: ChannelLayout, input_noise: float = 0.0) -> None:
         super().__init__()
         self.step = step
         self.layout = layout
+        # Std of Gaussian noise added, in training mode only, to the state channels of the first step's input
+        # frames, in normalised units (Sanchez-Gonzalez et al. 2020): the targets stay clean, so the model
+        # learns to correct small errors of its own inputs instead of amplifying them in long rollouts.
+        if not input_noise >= 0.0:
+            raise ValueError(f"input_noise must be >= 0, got {input_noise!r}")
+        self.input_noise = float(input_noise)
+
+    def perturb(self, frames: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``frames`` with noise of std ``input_noise`` × the state channels' input std, if training."""
+        if not (self.training and self.input_noise > 0.0):
+            return frames
+        std = self.step.in_std[:, : len(self.layout.state)] * self.input_noise  # (1, Cs, 1, 1)
+        return [f + torch.randn_like(f) * std.to(f.dtype) for f in frames]
 
     def impose(self, state: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         """Re-impose the controls of the predicted frame on ``state`` (B, Cs, nx, ny)."""
@@ -195,6 +208,7 @@ class RolloutModule(nn.Module):
         ----------
         window : (B, L, C, nx, ny) physical units, L >= history + steps; controls are read from it.
         truncate : detach each prediction before it becomes the next input.
+        In training mode with ``input_noise`` > 0 the first ``history`` frames' states are perturbed first.
 
         Returns
         -------
@@ -204,7 +218,7 @@ class RolloutModule(nn.Module):
         h = lay.history
         state_idx = list(lay.state)
         ctrl_idx = list(lay.controls)
-        frames = [window[:, i, state_idx] for i in range(h)]
+        frames = self.perturb([window[:, i, state_idx] for i in range(h)])
         preds = []
         for k in range(steps):
             t = h - 1 + k

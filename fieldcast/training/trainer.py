@@ -135,7 +135,7 @@ class Trainer(tstate.RunMixin):
         step = SurrogateStep(
             self.model, n["in_mean"], n["in_std"], n["out_mean"], n["out_std"], residual=r.rollout.residual
         )
-        self.module = RolloutModule(step, self.layout).to(self.device)
+        self.module = RolloutModule(step, self.layout, r.rollout.input_noise).to(self.device)
         self.train_module = self.module
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None

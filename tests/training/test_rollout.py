@@ -81,3 +81,52 @@ def test_truncation_changes_gradients_through_the_rollout():
         preds_again = module(window, 3, truncate=not truncate)
         assert torch.allclose(preds, preds_again)  # same forward values either way
     assert not torch.allclose(grads[False], grads[True])
+
+
+def test_input_noise_is_off_by_default_and_zero_noise_changes_nothing():
+    lay = smoke_layout()
+    window = torch.rand(2, 5, 5, 8, 8)
+    plain = make_module(lay, seed=2)
+    assert plain.input_noise == 0.0
+    quiet = make_module(lay, seed=2)
+    quiet.input_noise = 0.0
+    torch.manual_seed(5)
+    assert torch.equal(plain(window, 2), quiet(window, 2))
+    with pytest.raises(ValueError, match="input_noise"):
+        RolloutModule(plain.step, lay, input_noise=-0.1)
+
+
+def test_input_noise_perturbs_training_only():
+    from fieldcast.training.config import LossConfig
+    from fieldcast.training.losses import LossComposer
+    from fieldcast.training.validation import rollout_loss, validate
+
+    lay = smoke_layout()
+    window = torch.rand(2, 5, 5, 8, 8)
+    composer = LossComposer(LossConfig(), lay, torch.ones(3))
+    weights = rollout_weights(2, 1.0)
+    clean, noisy = make_module(lay, seed=3), make_module(lay, seed=3)
+    noisy.input_noise = 0.5
+    loss_clean = rollout_loss(clean, window, composer, 2, weights, False)[0]
+    torch.manual_seed(0)
+    loss_noisy = rollout_loss(noisy, window, composer, 2, weights, False)[0]
+    torch.manual_seed(1)
+    loss_noisy2 = rollout_loss(noisy, window, composer, 2, weights, False)[0]
+    assert loss_noisy.item() != loss_clean.item()
+    assert loss_noisy.item() != loss_noisy2.item()  # fresh noise every call
+    assert noisy.training  # the noise is drawn in training mode only ...
+    noisy.eval()
+    assert torch.equal(noisy(window, 2), clean.eval()(window, 2))  # ... so inference is unchanged
+    noisy.train()
+    clean.train()
+    args = (composer, 2, weights, [], torch.device("cpu"))
+    assert validate(noisy, [window], *args) == validate(clean, [window], *args)  # and so is validation
+
+
+def test_recipe_checks_input_noise():
+    from fieldcast.training.config import RecipeError, recipe_from_dict
+
+    assert recipe_from_dict({}).rollout.input_noise == 0.0
+    assert recipe_from_dict({"rollout": {"input_noise": 0.02}}).rollout.input_noise == 0.02
+    with pytest.raises(RecipeError, match="rollout.input_noise"):
+        recipe_from_dict({"rollout": {"input_noise": -0.01}})

@@ -63,7 +63,10 @@ def test_recipe_accepts_state_channels(tmp_path):
 def test_packaged_melt_play_recipe_is_temperature_only():
     recipe = load_recipe("melt_play_temperature_k1")
     assert recipe.data.state_channels == ["temperature"]
-    assert recipe.rollout.residual
+    assert recipe.data.history_channels == []  # (T, laser) -> T: earlier frames made long rollouts blow up
+    assert recipe.rollout.residual and recipe.rollout.input_noise > 0
+    last = load_recipe("melt_play_temperature_k4")  # the shipped stage of the K1 -> K2 -> K4 curriculum
+    assert last.rollout.steps == 4 and last.data.history_channels == [] and last.rollout.input_noise > 0
 
 
 @pytest.fixture(scope="module")
