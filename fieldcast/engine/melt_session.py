@@ -300,6 +300,11 @@ class MicrostructureModel:
 
     def step(self, t_next: np.ndarray) -> np.ndarray:
         frames = list(self._frames)
+        ipf_now = frames[-1][0]
+        if self.keep_solid and (t_next < self.liquidus).all() and (ipf_now > 0).any(axis=0).all():
+            # All solid now and next: by the rules nothing can change, and the network is not asked.
+            self._frames.append((ipf_now, t_next.astype(np.float32)))
+            return ipf_now.copy()
         nx, ny = t_next.shape
         states = {r.input: np.zeros(r.shape(1, nx, ny), np.float32) for r in self.session.info.recurrent}
         x = np.empty((1, len(MICROSTRUCTURE_INPUTS), nx, ny), np.float32)
@@ -310,7 +315,6 @@ class MicrostructureModel:
             out = self.session.run({"fields": x, **states})
             states = {r.input: out[r.output].copy() for r in self.session.info.recurrent}
         ipf_next = np.clip(out[OUTPUT][0], 0.0, 1.0)
-        ipf_now = frames[-1][0]
         liquid = t_next >= self.liquidus
         if self.keep_solid:
             solid_now = (ipf_now > 0).any(axis=0)

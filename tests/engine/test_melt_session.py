@@ -159,9 +159,13 @@ def test_microstructure_model_runs_a_three_transition_window_from_zero_state(tmp
     ipf = np.random.default_rng(0).random((9, 32, 16)).astype(np.float32)
     cold = np.full((32, 16), 300.0, np.float32)
     model.reset(ipf, cold)
+    model.step(cold + 100.0)
+    assert not calls  # all solid now and next: nothing can change, the network is not asked
     hot = cold + 100.0
+    hot[0, -1] = LIQUIDUS + 10.0  # one molten cell
     out = model.step(hot)
-    np.testing.assert_allclose(out, ipf, atol=1e-6)  # the toy model keeps ipf(t)
+    assert (out[:, 0, -1] == 0).all()
+    np.testing.assert_allclose(out[:, 1:], ipf[:, 1:], atol=1e-6)  # the toy model keeps ipf(t)
     assert len(calls) == 3
     assert not calls[0]["recurrent_in_0"].any()  # each window starts from a zero state
     assert calls[1]["recurrent_in_0"].min() == 1.0  # and carries it through the window

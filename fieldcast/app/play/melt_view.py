@@ -231,6 +231,11 @@ class MeltView(QWidget):
         super().showEvent(event)
         if not self._started:
             self._started = True
+            # The shipped surrogates run the scene, as the smoke page plays its shipped model; the solver
+            # is one choice away, and alongside with Compare.
+            for kind, path in shipped_melt_models():
+                if not self.sources[kind]:
+                    self.use_model(kind, str(path))
             self.stepper.rate = self.transport.speed
             self.stepper.start()
             self.refresh_models()

@@ -31,6 +31,10 @@ def melt(qtbot, tmp_path):
     view = panel.melt
     qtbot.waitUntil(lambda: view.isVisible() and view.temperature_canvas.vispy is not None)
     view.transport.speed_combo.setCurrentText("Max")
+    assert view.play_state.temperature_session is not None  # the shipped models play by default
+    assert view.play_state.microstructure_session is not None
+    for kind in ("temperature", "microstructure"):
+        view.use_model(kind, "")  # these tests drive the solver unless they choose a model
     yield view
     panel.shutdown()
 
@@ -57,6 +61,26 @@ def test_drawn_path_melts_the_plate_and_grows_new_grains(qtbot, melt):
     assert changed[20:65, -4:].mean() > 0.5  # the track regrew with new grains along the path
     assert not changed[:, :20].any() and not changed[85:].any()  # deep plate and beyond the path untouched
     assert "peak" in melt.readouts.text() and "laser off" in melt.readouts.text()
+
+
+def test_shipped_models_melt_the_plate_under_a_drawn_path(qtbot, melt):
+    from fieldcast.app.play.melt_view import shipped_melt_models
+
+    for kind, path in shipped_melt_models():
+        assert melt.use_model(kind, str(path))
+    melt.source_box.compare_check.click()
+    canvas_stroke(melt.temperature_canvas, [(20.5, 44.5), (60.5, 44.5)])
+    peaks = []
+
+    def done() -> bool:
+        peaks.append(melt.frame.stats.get("peak_temperature", 0.0))
+        return melt.frame.index > 5 and not melt.play_state.beam.on
+
+    qtbot.waitUntil(done, timeout=60_000)
+    frame = melt.frame
+    assert max(peaks) > LIQUIDUS and frame.error_temperature is not None
+    assert frame.error_temperature < 150.0  # the shipped temperature model follows the solver closely
+    assert "melt_temperature.onnx" in melt.temperature_canvas.title_label.text()
 
 
 def test_drag_beam_is_on_only_while_the_button_is_down(qtbot, melt):
