@@ -252,23 +252,32 @@ def open_melt_model(path: str | os.PathLike, providers: list[str] | None = None)
     )
 
 
-def epitaxial_choice(pred: np.ndarray, ipf_now: np.ndarray, solidifying: np.ndarray) -> None:
-    """Replace ``pred`` (9, nx, ny) in place, where ``solidifying``, by the orientation of the solid
-    neighbour (of 8, in ``ipf_now``) nearest to it in IPF colours; cells with no solid neighbour keep
-    ``pred`` (a new grain nucleated in the melt)."""
-    if not solidifying.any():
-        return
+def epitaxial_choice(
+    pred: np.ndarray, ipf_now: np.ndarray, solidifying: np.ndarray, max_passes: int = 16
+) -> None:
+    """Replace ``pred`` (9, nx, ny) in place, where ``solidifying``, by the orientation of a solid
+    neighbour (of 8) nearest to it in IPF colours. Growth proceeds in passes, as the automaton's does within
+    a frame: cells next to solid ones (in ``ipf_now``) first, then cells next to those, up to
+    ``max_passes``; cells never reached keep ``pred`` (a new grain nucleated in the melt)."""
     nx, ny = solidifying.shape
-    pad = np.pad(ipf_now, ((0, 0), (1, 1), (1, 1)))
     shifts = [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
-    neighbours = np.stack(
-        [pad[:, 1 + i : 1 + i + nx, 1 + j : 1 + j + ny] for i, j in shifts]
-    )  # (8, 9, nx, ny)
-    distance = ((neighbours - pred[None]) ** 2).sum(axis=1)  # (8, nx, ny)
-    distance[~(neighbours > 0).any(axis=1)] = np.inf
-    nearest = np.take_along_axis(neighbours, distance.argmin(axis=0)[None, None], axis=0)[0]
-    grows = solidifying & np.isfinite(distance.min(axis=0))
-    pred[:, grows] = nearest[:, grows]
+    solid = ipf_now.copy()
+    left = solidifying.copy()
+    for _ in range(max_passes):
+        if not left.any():
+            return
+        pad = np.pad(solid, ((0, 0), (1, 1), (1, 1)))
+        # (8, 9, nx, ny): the colours of each of the 8 neighbours of every cell
+        neighbours = np.stack([pad[:, 1 + i : 1 + i + nx, 1 + j : 1 + j + ny] for i, j in shifts])
+        distance = ((neighbours - pred[None]) ** 2).sum(axis=1)  # (8, nx, ny)
+        distance[~(neighbours > 0).any(axis=1)] = np.inf
+        grows = left & np.isfinite(distance.min(axis=0))
+        if not grows.any():
+            return
+        nearest = np.take_along_axis(neighbours, distance.argmin(axis=0)[None, None], axis=0)[0]
+        pred[:, grows] = nearest[:, grows]
+        solid[:, grows] = nearest[:, grows]
+        left &= ~grows
 
 
 class MicrostructureModel:

@@ -192,6 +192,17 @@ def test_epitaxial_choice_takes_the_nearest_solid_neighbour_and_leaves_isolated_
     assert (pred[:, 3, 3] == 0.7).all()  # not solidifying: untouched
 
 
+def test_epitaxial_growth_runs_across_a_pool_that_solidifies_in_one_frame():
+    ipf_now = np.zeros((9, 6, 3), np.float32)
+    ipf_now[:, 0, :] = 0.2  # one grain at the left; the rest was liquid
+    pred = np.full((9, 6, 3), 0.7, np.float32)
+    solidifying = np.zeros((6, 3), bool)
+    solidifying[1:5, 1] = True  # a chain of cells, only the first touching the grain
+    epitaxial_choice(pred, ipf_now, solidifying)
+    np.testing.assert_allclose(pred[:, 1:5, 1], 0.2)  # the grain grew along the whole chain
+    np.testing.assert_allclose(pred[:, 5, 1], 0.7)
+
+
 def test_microstructure_model_keeps_solid_cells_and_melts_liquid_ones(tmp_path):
     _, session = open_melt_model(write_melt_microstructure_model(tmp_path / "m.onnx"))
     model = MicrostructureModel(session)
