@@ -6,6 +6,7 @@ the reference solver when no model is shipped). Every few seconds the process RS
 heartbeat timer measures how late the event loop serves it.
 
 Run: ``python benchmarks/soak.py --minutes 30``; without a display it re-runs itself under ``xvfb-run``.
+``--no-play`` pauses Play and shows the Train panel instead: what watching a training costs the window.
 Ends with ``RESULT minutes=... rss_growth_mb=... loop_p99_ms=...`` (targets: growth under 100 MB over
 30 minutes, p99 under 50 ms). RSS growth is measured from the end of a warm-up (a tenth of the run, at
 least 20 s) so one-time allocations (torch, ONNX Runtime arenas, first plots) are not counted as a leak.
@@ -62,14 +63,14 @@ def _recipe(name: str) -> dict:
 class Soak:
     """Drives the window for ``seconds``, sampling RSS every ``every`` seconds and the 10 ms heartbeat."""
 
-    def __init__(self, seconds: float, every: float, workdir: Path) -> None:
+    def __init__(self, seconds: float, every: float, workdir: Path, play: bool = True) -> None:
         from PySide6.QtCore import QElapsedTimer, QTimer
 
         from fieldcast.app.main_window import MainWindow
         from fieldcast.app.paths import app_paths
         from fieldcast.app.settings import Settings
 
-        self.seconds, self.workdir = seconds, workdir
+        self.seconds, self.workdir, self.with_play = seconds, workdir, play
         self.dataset = self._make_dataset()
         paths = app_paths()
         self.window = MainWindow(paths, Settings(paths.settings_file))
@@ -112,7 +113,7 @@ class Soak:
         if self.train.controller.state == "idle":
             self.runs_started += 1
             self.train.controller.start([_recipe(f"soak{self.runs_started}")], self.dataset)
-        if not self.play.stepper.running:
+        if self.with_play and not self.play.stepper.running:
             self.play.stepper.play()
 
     def run(self) -> dict[str, float]:
@@ -121,9 +122,13 @@ class Soak:
         from fieldcast.app.play.model_picker import default_model_path
 
         model = default_model_path()
-        if model is not None and Path(model).is_file():
+        if self.with_play and model is not None and Path(model).is_file():
             self.play.load_model(str(model))
-        self.play.stepper.play()
+        if self.with_play:
+            self.play.stepper.play()
+        else:
+            self.play.stepper.pause()
+            self.window.show_panel("train")
         self._on_sample()
         for timer in (self.heartbeat, self.sampler, self.starter):
             timer.start()
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples (default 5)")
+    parser.add_argument("--no-play", action="store_true", help="pause Play and watch the Train panel")
     args = parser.parse_args(argv)
     _ensure_display()
     with tempfile.TemporaryDirectory(prefix="fieldcast-soak-") as tmp:
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         from PySide6.QtWidgets import QApplication
 
         app = QApplication.instance() or QApplication(sys.argv[:1])
-        soak = Soak(args.minutes * 60.0, args.sample, Path(tmp))
+        soak = Soak(args.minutes * 60.0, args.sample, Path(tmp), play=not args.no_play)
         r = soak.run()
         app.processEvents()
     print(

@@ -11,22 +11,27 @@ __all__ = ["SampleStrip"]
 
 _COLUMNS = ("ground truth", "prediction", "|error|")
 
+#: the caption before the first samples arrive
+WAITING = "Samples appear after the first validation."
+
 
 class SampleStrip(QWidget):
     """Pairs of fields (N, C, nx, ny) shown side by side for the channel picked in a combo box.
 
     Truth and prediction share their colour levels so equal values look equal; the error has its own.
-    Samples arriving faster than ``min_interval_ms`` are coalesced: only the newest is drawn.
+    Samples arriving faster than ``min_interval_ms`` are coalesced: only the newest is drawn, with its
+    caption, and nothing is drawn while the strip is hidden (it catches up when shown).
     """
 
     def __init__(self, parent: QWidget | None = None, min_interval_ms: int = 500) -> None:
         super().__init__(parent)
         self._redraw = QTimer(self, singleShot=True, interval=min_interval_ms)
-        self._redraw.timeout.connect(self._draw)
+        self._redraw.timeout.connect(self._on_redraw_timeout)
         self.truth: np.ndarray | None = None
         self.prediction: np.ndarray | None = None
         self.channel_names: tuple[str, ...] = ()
-        self.caption = QLabel("Samples appear after the first validation.")
+        self._caption_text = ""
+        self.caption = QLabel(WAITING)
         self.caption.setObjectName("sample_caption")
         self.channel_combo = QComboBox()
         self.channel_combo.setObjectName("sample_channel")
@@ -60,9 +65,18 @@ class SampleStrip(QWidget):
             self.channel_combo.addItems(list(self.channel_names))
             self.channel_combo.blockSignals(keep)
         if caption:
-            self.caption.setText(caption)
+            self._caption_text = caption
         if not self._redraw.isActive():
             self._redraw.start()
+
+    def clear(self, message: str = WAITING) -> None:
+        """Show no samples, only ``message`` (a new run starts)."""
+        self._redraw.stop()
+        self.truth = self.prediction = None
+        self._caption_text = message
+        self.caption.setText(message)
+        self.view.clear()
+        self._images = []
 
     def flush(self) -> None:
         """Draw the newest samples now instead of at the next redraw."""
@@ -89,9 +103,20 @@ class SampleStrip(QWidget):
                 self._images.append(image)
         self.view.ci.setSpacing(4)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.truth is not None and not self._redraw.isActive():
+            self._redraw.start()
+
+    def _on_redraw_timeout(self) -> None:
+        if self.isVisible():  # a hidden strip draws when shown again (showEvent)
+            self._draw()
+
     def _draw(self) -> None:
         if self.truth is None or self.prediction is None:
             return
+        if self._caption_text and self.caption.text() != self._caption_text:
+            self.caption.setText(self._caption_text)
         self._build_grid(self.truth.shape[0])
         c = max(self.channel_combo.currentIndex(), 0)
         truth, pred = self.truth[:, c], self.prediction[:, c]

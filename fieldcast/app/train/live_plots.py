@@ -6,9 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from fieldcast.widgets.loss_plot import LossPlot
+from fieldcast.widgets.loss_plot import PALETTE, LossPlot
 
 __all__ = ["Eta", "LivePlots", "format_duration"]
 
@@ -48,6 +49,15 @@ class Eta:
         return max(0, total - done) * self.seconds_per_step
 
 
+#: melt microstructure validation figures, each with the persistence baseline it is compared with
+MELT_BASELINES = {"mse": "persistence_mse", "front_mse": "persistence_front_mse"}
+
+_TITLES = {
+    "rollout": ("Validation metrics by channel", "normalised MSE"),
+    "melt": ("Validation MSE of the IPF channels (solid cells)", "MSE"),
+}
+
+
 @dataclass(frozen=True)
 class _Validation:
     step: int
@@ -56,17 +66,27 @@ class _Validation:
 
 
 class LivePlots(QWidget):
-    """Four plots fed by training events; curves are created once and redrawn at a fixed rate."""
+    """Four plots fed by training events; curves are created once and redrawn at a fixed rate.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    Events only buffer points. One timer takes the plots in turn, one plot per tick, so each on-screen
+    plot sets the data of its changed curves once and repaints at most ``refresh_hz`` times a second
+    (the plots of validation results, which change once an epoch, at most ``validation_hz``) however fast
+    the steps come, and the window never repaints all four in one go: the event loop is blocked for one
+    plot's repaint at a time (a few milliseconds), not four.
+    """
+
+    def __init__(
+        self, parent: QWidget | None = None, refresh_hz: float = 10.0, validation_hz: float = 2.0
+    ) -> None:
         super().__init__(parent)
-        self.loss = LossPlot("Loss", "step", "loss", log_y=True, refresh_hz=10)
-        self.lr = LossPlot("Learning rate", "step", "lr", log_y=True, refresh_hz=10)
+        self.refresh_hz = refresh_hz
+        self.loss = LossPlot("Loss", "step", "loss", log_y=True, refresh_hz=None)
+        self.lr = LossPlot("Learning rate", "step", "lr", log_y=True, refresh_hz=None)
         self.metrics = LossPlot(
-            "Validation metrics by channel", "step", "normalised MSE", log_y=True, refresh_hz=10
+            "Validation metrics by channel", "step", "normalised MSE", log_y=True, refresh_hz=None
         )
         self.rollout = LossPlot(
-            "Rollout error against horizon", "horizon (frames)", "normalised MSE", log_y=True, refresh_hz=10
+            "Rollout error against horizon", "horizon (frames)", "normalised MSE", log_y=True, refresh_hz=None
         )
         self.plots = (self.loss, self.lr, self.metrics, self.rollout)
         grid = QGridLayout(self)
@@ -74,24 +94,51 @@ class LivePlots(QWidget):
         for i, plot in enumerate(self.plots):
             plot.setMinimumSize(260, 180)
             grid.addWidget(plot, i // 2, i % 2)
+        slow = max(1, round(refresh_hz / validation_hz))
+        self._every = {self.metrics: slow, self.rollout: slow}  # flush once every this many rounds
+        self._turn = 0
+        self._round = 0
+        self._timer = QTimer(self, interval=max(1, round(1000 / (refresh_hz * len(self.plots)))))
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer.start()
         self.clear()
 
-    def _create_curves(self) -> None:
+    def _create_curves(self, kind: str) -> None:
         self.loss.add_curve("train", "train (step)")
         self.loss.add_curve("train_epoch", "train (epoch mean)", symbol="o")
-        self.loss.add_curve("valid", "validation", symbol="s")
         self.lr.add_curve("lr", "learning rate")
+        if kind == "melt":
+            # No validation loss and no rollout test: the model's MSE and front MSE against persistence.
+            for i, (name, baseline) in enumerate(MELT_BASELINES.items()):
+                color = PALETTE[i]
+                self.metrics.add_curve(name, name.replace("_", " "), color=color, symbol="o")
+                self.metrics.add_curve(baseline, baseline.replace("_", " "), color=color, dashed=True)
+            return
+        self.loss.add_curve("valid", "validation", symbol="s")
         self.rollout.add_curve("first", "first validation", color="#aaaaaa", symbol="o")
         self.rollout.add_curve("latest", "latest validation", symbol="o")
 
-    def clear(self) -> None:
-        """Forget every curve (a new run starts)."""
+    def clear(self, kind: str = "rollout") -> None:
+        """Forget every curve: a new run starts, of the curriculum trainer (``"rollout"``) or ``"melt"``."""
         for plot in self.plots:
             plot.clear_all()
-        self._create_curves()
+        title, y_label = _TITLES[kind]
+        self.metrics.getPlotItem().setTitle(title, color="#333", size="10pt")
+        self.metrics.getPlotItem().setLabel("left", y_label)
+        self.rollout.setVisible(kind == "rollout")  # melt training runs no rollout test
+        self._create_curves(kind)
         self._step_offset = 0
         self._last_step = 0
         self._has_first_rollout = False
+
+    def flush(self) -> None:
+        """Draw every buffered point now (the timer does it on its own for the plots on screen)."""
+        for plot in self.plots:
+            plot.flush()
+
+    def stop(self) -> None:
+        """Stop redrawing (the widget is going away)."""
+        self._timer.stop()
 
     def x(self, step: int) -> int:
         """Steps are counted across curriculum stages, so later stages continue to the right."""
@@ -126,7 +173,7 @@ class LivePlots(QWidget):
         if "loss" in event.metrics:
             self.loss.append("valid", x, event.metrics["loss"])
         for name, value in event.metrics.items():
-            if name.startswith("mse/"):
+            if name.startswith("mse/") or self.metrics.has_curve(name):
                 self.metrics.append(name, x, value)
         if event.rollout:
             horizons = sorted(event.rollout)
@@ -160,3 +207,13 @@ class LivePlots(QWidget):
     def mark_lr_change(self, lr: float) -> None:
         """A learning-rate change asked from the panel, marked where the run is now."""
         self.lr.add_marker(self._last_step, f"lr → {lr:g}", color="#D55E00")
+
+    # Slots --------------------------------------------------------------------------------------------
+    def _on_timer_timeout(self) -> None:
+        plot = self.plots[self._turn]
+        self._turn = (self._turn + 1) % len(self.plots)
+        self._round += self._turn == 0
+        if self._round % self._every.get(plot, 1):
+            return
+        if not plot.viewport().visibleRegion().isEmpty():  # hidden panels, collapsed splitters: skip
+            plot.flush()

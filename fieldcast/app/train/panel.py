@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,13 +32,14 @@ from fieldcast.app.runs.run_watcher import read_records
 from fieldcast.app.train.controller import LoadedRecipe, TrainController, strict_errors
 from fieldcast.app.train.live_plots import Eta, LivePlots, format_duration
 from fieldcast.app.train.recipe_form import RecipeForm
-from fieldcast.resources import resource_path
+from fieldcast.app.train.recipes import melt_note, recipe_kind, recipe_system, shipped_recipes
 from fieldcast.widgets.sample_strip import SampleStrip
 
 __all__ = ["TrainPanel", "shipped_recipes"]
 
 DATASET_FILTER = "Datasets (*.h5 *.hdf5 *.hdf)"
 
+MELT_NO_SAMPLES = "The melt microstructure loop draws no samples; its validation figures are plotted above."
 
 NO_TORCH_MESSAGE = (
     "Training needs PyTorch, which Fieldcast Player does not include; install Fieldcast Studio to train."
@@ -51,29 +52,6 @@ def training_available() -> bool:
         importlib.util.find_spec("torch") is not None
         and importlib.util.find_spec("fieldcast.training") is not None
     )
-
-
-def shipped_recipes() -> list[Path]:
-    """The packaged field-rollout recipes this panel trains (shared ``*_base`` settings files left out).
-
-    Sequence recipes (trajectory LSTM) and the melt microstructure ConvLSTM train with their own loops,
-    from ``fieldcast train``; they are not offered here.
-    """
-    return sorted(
-        p
-        for p in resource_path("recipes").glob("*/*.yaml")
-        if not p.stem.endswith("_base") and _is_field_rollout_recipe(p)
-    )
-
-
-def _is_field_rollout_recipe(path: Path) -> bool:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return False
-    model = data.get("model") if isinstance(data, dict) else None
-    name = model.get("name") if isinstance(model, dict) else None
-    return data.get("system") != "trajectory" and name not in ("lstm", "convlstm")
 
 
 class TrainPanel(Panel):
@@ -114,13 +92,13 @@ class TrainPanel(Panel):
         self.dataset_combo.lineEdit().setPlaceholderText("choose a dataset file")
         self.browse_button = QPushButton("Browse…", objectName="browse_dataset")
         self.recipe_combo = QComboBox(objectName="recipe_combo")
-        for path in shipped_recipes():
-            self.recipe_combo.addItem(path.stem, str(path))
-        self.recipe_combo.setCurrentIndex(-1)
-        self.recipe_combo.setPlaceholderText("choose a recipe")
+        self._fill_recipe_combo()
         self.open_recipe_button = QPushButton("Open…", objectName="open_recipe")
         self.form = RecipeForm()
         self.recipe_status = QLabel(objectName="recipe_status", wordWrap=True)
+        self.form_note = QLabel(objectName="form_note", wordWrap=True)
+        self.form_note.setStyleSheet("color: #555;")
+        self.form_note.hide()
 
         self.start_button = QPushButton("Start", objectName="start_button")
         self.pause_button = QPushButton("Pause", objectName="pause_button")
@@ -146,6 +124,7 @@ class TrainPanel(Panel):
         row.addWidget(self.open_recipe_button)
         col.addLayout(row)
         col.addWidget(self.recipe_status)
+        col.addWidget(self.form_note)
         col.addWidget(self.form)
         run_box = QGroupBox("Run")
         grid = QGridLayout(run_box)
@@ -227,6 +206,9 @@ class TrainPanel(Panel):
         if self.controller.state != "idle":
             self.sig_status.emit("A training is already running; stop it before resuming another run.")
             return
+        if recipe_kind(Path(run_dir) / "config.yaml") == "melt":
+            self.sig_status.emit("Melt microstructure runs cannot be resumed; start a new run of the recipe.")
+            return
         self._start_resume(Path(run_dir))
         self.sig_show_me.emit()
 
@@ -236,10 +218,27 @@ class TrainPanel(Panel):
 
     def shutdown(self) -> None:
         self.controller.shutdown()
-        for plot in self.plots.plots:
-            plot.stop()
+        self.plots.stop()
 
     # Helpers ------------------------------------------------------------------------------------------
+    def _fill_recipe_combo(self) -> None:
+        """The shipped recipes under a heading per system (headings cannot be chosen)."""
+        combo, bold = self.recipe_combo, QFont()
+        bold.setBold(True)
+        heading_of = None
+        for path in shipped_recipes():
+            system = recipe_system(path)
+            if system != heading_of:
+                heading_of = system
+                combo.addItem(system or "other")
+                heading = combo.model().item(combo.count() - 1)
+                heading.setEnabled(False)
+                heading.setFont(bold)
+            combo.addItem(path.stem, str(path))
+            combo.setItemData(combo.count() - 1, f"{system} · {path}", Qt.ItemDataRole.ToolTipRole)
+        combo.setCurrentIndex(-1)
+        combo.setPlaceholderText("choose a recipe")
+
     def _refresh_datasets(self) -> None:
         files = (
             sorted(p for ext in ("*.h5", "*.hdf5") for p in self.data_dir.glob(ext))
@@ -268,20 +267,21 @@ class TrainPanel(Panel):
         if not training_available():
             return
         state = self.controller.state
-        ready = self.recipe is not None and self.form.is_valid() and self.dataset_path() is not None
+        melt = self.recipe is not None and self.recipe.kind == "melt"
+        ready = self.recipe is not None and (melt or self.form.is_valid()) and self.dataset_path() is not None
         self.start_button.setEnabled(state == "idle" and ready)
         self.pause_button.setEnabled(state == "running")
         self.resume_button.setEnabled(
             state == "paused" or (state == "idle" and self.controller.resumable_run is not None)
         )
         self.stop_button.setEnabled(state in ("running", "paused"))
-        self.lr_button.setEnabled(state in ("running", "paused"))
+        self.lr_button.setEnabled(state in ("running", "paused") and self.controller.job_kind == "rollout")
         why = []
         if self.dataset_path() is None:
             why.append("choose a dataset file")
         if self.recipe is None:
             why.append("choose a recipe")
-        elif not self.form.is_valid():
+        elif not melt and not self.form.is_valid():
             why.append("fix the fields marked in red")
         self.start_button.setToolTip("Start training" if not why else "To start: " + ", ".join(why))
 
@@ -315,13 +315,22 @@ class TrainPanel(Panel):
 
     def _on_recipe_loaded(self, loaded: LoadedRecipe) -> None:
         self.recipe = loaded
-        self.form.set_stages(loaded.stages)
-        names = " → ".join(s["name"] for s in loaded.stages)
-        self.recipe_status.setText(f"{len(loaded.stages)} stage(s): {names}")
+        melt = loaded.kind == "melt"
+        self.form.setVisible(not melt)
+        self.form_note.setVisible(melt)
+        if melt:
+            self.form_note.setText(melt_note(loaded.stages[0], loaded.path))
+            self.recipe_status.setText(f"melt microstructure: {loaded.stages[0]['name']}")
+        else:
+            self.form.set_stages(loaded.stages)
+            names = " → ".join(s["name"] for s in loaded.stages)
+            self.recipe_status.setText(f"{len(loaded.stages)} stage(s): {names}")
         self._update_buttons()
 
     def _on_recipe_failed(self, reason: str) -> None:
         self.recipe = None
+        self.form_note.hide()
+        self.form.show()
         self.recipe_status.setText(f"<span style='color:#c0392b'>Cannot use this recipe: {reason}</span>")
         self._update_buttons()
 
@@ -329,11 +338,18 @@ class TrainPanel(Panel):
         self.form.set_external_errors(strict_errors(self.form.stages()))
 
     def _on_start_clicked(self) -> None:
+        if self.recipe is not None and self.recipe.kind == "melt":
+            self.plots.clear(kind="melt")
+            self.samples.clear(MELT_NO_SAMPLES)
+            self.eta.reset()
+            self.controller.start_melt(self.recipe.path, self.dataset_path())
+            return
         errors = strict_errors(self.form.stages())
         if errors:
             self.form.set_external_errors(errors)
             return
         self.plots.clear()
+        self.samples.clear()
         self.eta.reset()
         self.controller.start(self.form.stages(), self.dataset_path())
 
