@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from melt_data import write_melt_dataset
 
-from fieldcast.engine.data import DatasetWriter, open_dataset
-from fieldcast.engine.systems.melt import MELT_SPEC, simulate_trajectory, writer_options
+from fieldcast.engine.data import open_dataset
 from fieldcast.training.events import CheckpointEvent, FinishedEvent, StepEvent, ValidationEvent
 from fieldcast.training.melt_eval import FrontScore, front_mask, pool_errors
 from fieldcast.training.melt_train import MeltRecipe, solidification_weights, train_melt
@@ -17,14 +17,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def melt_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("melt") / "melt.h5"
-    frames, size = 16, 32
-    kwargs = writer_options(frames, size)
-    grid = kwargs.pop("grid")
-    with DatasetWriter(path, MELT_SPEC, n_frames=frames, grid=grid, dt=MELT_SPEC.dt, **kwargs) as w:
-        for seed in range(3):
-            w.append(simulate_trajectory(seed, frames, size))
-    return path
+    return write_melt_dataset(tmp_path_factory.mktemp("melt") / "melt.h5", trajectories=3, frames=16, size=32)
 
 
 def test_training_yields_events_and_checkpoints(melt_file, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from melt_data import write_melt_dataset
 
 from fieldcast.engine.systems import get_spec
 from fieldcast.training.config import RecipeError, load_recipe
@@ -71,17 +72,7 @@ def test_packaged_melt_play_recipe_is_temperature_only():
 
 @pytest.fixture(scope="module")
 def melt_file(tmp_path_factory):
-    from fieldcast.engine.data import DatasetWriter
-    from fieldcast.engine.systems.melt import MELT_SPEC, simulate_trajectory, writer_options
-
-    path = tmp_path_factory.mktemp("melt") / "melt.h5"
-    frames, size = 10, 16
-    kwargs = writer_options(frames, size)
-    grid = kwargs.pop("grid")
-    with DatasetWriter(path, MELT_SPEC, n_frames=frames, grid=grid, dt=MELT_SPEC.dt, **kwargs) as w:
-        for seed in range(4):
-            w.append(simulate_trajectory(seed, frames, size))
-    return path
+    return write_melt_dataset(tmp_path_factory.mktemp("melt") / "melt.h5", trajectories=4, frames=10, size=16)
 
 
 def test_temperature_only_model_trains_exports_and_steps(melt_file, tmp_path):
