@@ -151,3 +151,18 @@ def test_runs_folder_models_are_offered_and_screenshot_is_written(qtbot, tmp_pat
     with Image.open(out) as image:
         assert image.size[0] > 2 * image.size[1] > 0  # temperature and grains side by side
     view.shutdown()
+
+
+def test_opening_a_melt_model_file_brings_up_the_melt_page(qtbot, tmp_path):
+    from fieldcast.app.play.panel import PlayPanel
+
+    panel = PlayPanel(runs=tmp_path / "runs", autoplay=False)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model = write_melt_temperature_model(tmp_path / "mine" / "temperature.onnx")
+    with qtbot.waitSignal(panel.sig_file_opened, timeout=10_000):
+        panel.open_path(model)  # what File > Open, a drop or `fieldcast play FILE` does
+    assert panel.system_combo.currentText() == "Laser melting"
+    assert panel.melt.source_box.temperature_combo.currentData() == str(model)
+    panel.shutdown()
