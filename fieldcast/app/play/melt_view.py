@@ -270,11 +270,10 @@ class MeltView(QWidget):
 
     def open_model(self, path: str | os.PathLike) -> bool:
         """Use the melt model at ``path`` for whatever it predicts; False, with a message, when unusable."""
-        try:
-            kind, session = open_melt_model(path)
-        except ModelError as exc:
-            self.show_message(str(exc))
+        opened = self._open(path)
+        if opened is None:
             return False
+        kind, session = opened
         self.source_box.add_model(kind, Path(path))
         self._use_session(kind, str(path), session)
         self.sig_file_opened.emit(str(path))
@@ -285,18 +284,28 @@ class MeltView(QWidget):
         if not path:
             self._use_session(kind, "", None)
             return True
+        opened = self._open(path)
+        if opened is not None and opened[0] != kind:
+            self.show_message(f"{Path(path).name} is a {opened[0]} model, not a {kind} model.")
+            opened = None
+        if opened is None:
+            self.source_box.select(kind, self.sources[kind])
+            return False
+        self._use_session(kind, path, opened[1])
+        return True
+
+    def _open(self, path: str | os.PathLike):
+        """``(kind, session)`` of a melt model this page can run on its grid, or None after saying why."""
         try:
-            found, session = open_melt_model(path)
+            kind, session = open_melt_model(path)
         except ModelError as exc:
             self.show_message(str(exc))
-            self.source_box.select(kind, self.sources[kind])
-            return False
-        if found != kind:
-            self.show_message(f"{Path(path).name} is a {found} model, not a {kind} model.")
-            self.source_box.select(kind, self.sources[kind])
-            return False
-        self._use_session(kind, path, session)
-        return True
+            return None
+        problem = session.info.check_grid(*GRID)
+        if problem:
+            self.show_message(f"{Path(path).name} cannot run on the {GRID[0]} × {GRID[1]} plate: {problem}")
+            return None
+        return kind, session
 
     def refresh_models(self) -> None:
         """Look for melt models under the runs folder (in the background)."""

@@ -135,6 +135,21 @@ def test_a_model_of_another_system_is_refused_and_the_page_keeps_running(qtbot, 
     qtbot.waitUntil(lambda: melt.frame.index > index, timeout=10_000)
 
 
+def test_a_melt_model_that_cannot_run_on_the_plate_is_refused(qtbot, melt, tmp_path):
+    from dataclasses import replace
+
+    from onnx_models import make_conv_model
+
+    from fieldcast.engine.runtime import ModelSession
+
+    good = write_melt_temperature_model(tmp_path / "ok.onnx")
+    info = replace(ModelSession(good).info, grid_multiple=0, grid=(64, 32))  # only its training grid
+    odd = make_conv_model(tmp_path / "odd.onnx", info, np.ones((1, 3, 1, 1), np.float32), np.zeros(1))
+    assert not melt.open_model(odd)
+    assert "odd.onnx" in melt.message.text() and "96 × 48" in melt.message.text()
+    assert melt.play_state.temperature_session is None  # the solver still runs the page
+
+
 def test_runs_folder_models_are_offered_and_screenshot_is_written(qtbot, tmp_path):
     from fieldcast.app.play.melt_view import MeltView
 
