@@ -127,7 +127,7 @@ def evaluate_temperature_model(
 
 def simulate_cooling_run(frames: int, size: int, depth: int, seed: int) -> dict:
     """Three passes of the laser (back, forth, back), then the laser off to the end: the plate must cool."""
-    from fieldcast.engine.systems.melt_scenes import MeltScene, ScanPass, simulate_scene
+    from fieldcast.engine.systems.melt.scenes import MeltScene, ScanPass, simulate_scene
 
     scene = MeltScene(size, depth)
     lx, fdt = size * scene.dx, scene.frame_dt
@@ -180,8 +180,8 @@ def evaluate_microstructure_model(path: str, dataset, split, long_run: dict, see
     import torch
 
     from fieldcast.engine.runtime import ModelSession
-    from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS
-    from fieldcast.engine.systems.melt_thermal import Material
+    from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS
+    from fieldcast.engine.systems.melt.thermal import Material
     from fieldcast.training.melt_eval import FrontScore
     from fieldcast.training.melt_train import MeltWindows
 
@@ -247,7 +247,7 @@ def grain_automaton(long_run: dict, seed: int, frames: int) -> dict:
     """The grain automaton driven by frame temperatures (interpolated over the solver's sub-steps), from the
     same substrate as the solver's run: MSE against the solver's IPF on solid cells, and ms per frame."""
     from fieldcast.engine.systems.melt import GrainField, ThermalSolver, sample_scene
-    from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS
+    from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS
 
     rng = np.random.default_rng(seed)
     scene = sample_scene(rng, long_run["temperature"].shape[1], long_run["frames"])

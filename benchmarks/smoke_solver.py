@@ -25,7 +25,7 @@ import numpy as np
 
 from fieldcast.engine.metrics import divergence_norm
 from fieldcast.engine.systems.smoke import SmokeControls, SmokeParams, SmokeSolver, SmokeState
-from fieldcast.engine.systems.smoke_scenes import disc_mask
+from fieldcast.engine.systems.smoke.scenes import disc_mask
 
 BUOYANCY = 0.03
 RATE = 0.2  # density per frame inside the emitter

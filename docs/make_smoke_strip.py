@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fieldcast.engine.systems.smoke import Emitter, SmokeParams, SmokeScene
-from fieldcast.engine.systems.smoke_scenes import box_mask, disc_mask
+from fieldcast.engine.systems.smoke.scenes import box_mask, disc_mask
 
 SIZE = 128
 FRAMES = (25, 50, 75, 100, 125, 150)

@@ -39,7 +39,7 @@ from fieldcast.engine.systems.melt import (
     MeltScene,
     ThermalSolver,
 )
-from fieldcast.engine.systems.melt_play import step_stats
+from fieldcast.engine.systems.melt.play import step_stats
 
 __all__ = [
     "MICROSTRUCTURE_INPUTS",

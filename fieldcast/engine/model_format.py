@@ -9,7 +9,9 @@ An exported model is one ONNX file the engine can run with nothing else:
   ``{"input", "output", "channels", "downsample"}``: a float32 ``(batch, channels, nx/d, ny/d)`` tensor
   that starts at zero and is fed back every step).
 
-Every ``metadata_props`` value is a string; structured values are JSON. The keys are the ``KEY_*`` constants.
+Every ``metadata_props`` value is a string; structured values are JSON. ``fieldcast.spec`` (optional) is the
+model's whole system spec (:func:`fieldcast.engine.systems.spec_to_dict`), so that a model of a system this
+installation does not know (``generic:...``) still names its fields, roles and units.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from fieldcast.engine.systems.base import SystemSpec, resolve_spec, spec_to_dict
 
 __all__ = [
     "FORMAT",
@@ -29,6 +33,7 @@ __all__ = [
     "RecurrentState",
     "build_metadata",
     "parse_metadata",
+    "parse_spec",
 ]
 
 FORMAT = "fieldcast-onnx/1"
@@ -78,6 +83,8 @@ class ModelInfo:
     metrics : validation metrics at export time.
     model : registry record ``{"name", "args", "version"}``.
     recurrent : recurrent tensors carried between steps (empty for feed-forward models).
+    spec : the system spec the model was trained on (:func:`~fieldcast.engine.systems.spec_to_dict`), or
+        None for models exported before specs travelled with them.
     """
 
     system: str
@@ -97,6 +104,11 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     recurrent: tuple[RecurrentState, ...] = ()
+    spec: dict[str, Any] | None = None
+
+    def system_spec(self) -> SystemSpec:
+        """The model's system spec: the one it carries, else the built-in one (KeyError if unknown)."""
+        return resolve_spec(self.system, self.spec)
 
     def check_grid(self, nx: int, ny: int) -> str | None:
         """None when the model accepts an ``nx`` × ``ny`` grid, else the reason it does not."""
@@ -129,6 +141,8 @@ def build_metadata(info: ModelInfo) -> dict[str, str]:
         "model": info.model,
         "recurrent": [vars(r) for r in info.recurrent],
     }
+    if info.spec is not None:
+        values["spec"] = spec_to_dict(resolve_spec(info.system, info.spec))
     return {PREFIX + k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in values.items()}
 
 
@@ -141,6 +155,17 @@ def metadata_value(props: dict[str, str], key: str, default: Any = None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"metadata {PREFIX + key} is not valid JSON ({exc.msg})") from None
+
+
+def parse_spec(props: Mapping[str, str], system: str) -> dict[str, Any] | None:
+    """The spec carried as ``fieldcast.spec`` (None when absent); ValueError naming the key when it is bad."""
+    data = metadata_value(dict(props), "spec")
+    if data is None:
+        return None
+    try:
+        return spec_to_dict(resolve_spec(system, data))
+    except ValueError as exc:
+        raise ValueError(f"metadata {PREFIX}spec is not a valid system spec ({exc})") from None
 
 
 def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
@@ -160,6 +185,7 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
     def get(key: str, default: Any = None) -> Any:
         return metadata_value(props, key, default)
 
+    spec = parse_spec(props, props[PREFIX + "system"])
     try:
         info = ModelInfo(
             system=props[PREFIX + "system"],
@@ -179,6 +205,7 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
             metrics=dict(get("metrics", {})),
             model=dict(get("model", {})),
             recurrent=tuple(RecurrentState(**r) for r in get("recurrent", [])),
+            spec=spec,
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed Fieldcast metadata ({exc})") from None

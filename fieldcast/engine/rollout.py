@@ -3,7 +3,7 @@
 :class:`Rollout` is what the Play panel and the benchmark drive. It keeps the model's input in one
 preallocated ``(1, C_in, nx, ny)`` buffer: each step writes the controls into it, runs the session, re-imposes
 the controls on the prediction through the system's play hook (``impose_controls`` in
-``fieldcast.engine.systems.<system>_play``, or the generic rule of the model's layout), shifts the history
+``fieldcast.engine.systems.<system>.play``, or the generic rule of the model's layout), shifts the history
 and measures the frame. All fields are in physical units, arrays ``(nx, ny)`` (x then y, y up).
 """
 
@@ -19,13 +19,13 @@ import numpy as np
 
 from fieldcast.engine.model_format import OUTPUT
 from fieldcast.engine.runtime import ModelSession
-from fieldcast.engine.systems.base import SystemSpec, get_spec
+from fieldcast.engine.systems.base import SystemSpec, resolve_spec
 
 __all__ = ["Rollout", "StepResult", "generic_impose", "play_hooks"]
 
 _PLAY_MODULES = {
-    "smoke": "fieldcast.engine.systems.smoke_play",
-    "melt": "fieldcast.engine.systems.melt_play",
+    "smoke": "fieldcast.engine.systems.smoke.play",
+    "melt": "fieldcast.engine.systems.melt.play",
 }
 
 
@@ -92,7 +92,8 @@ class Rollout:
     ----------
     session : a :class:`ModelSession` (shared sessions are fine: it is thread-safe).
     spec_or_system : the system's spec or name, used to group channels into fields (``velocity_x`` and
-        ``velocity_y`` become ``velocity`` (nx, ny, 2)); default the model's own system.
+        ``velocity_y`` become ``velocity`` (nx, ny, 2)); default the spec the model carries, else the
+        built-in spec of its system.
 
     One instance is safe to use from several threads (steps are serialised); each rollout has its own state.
     """
@@ -118,8 +119,9 @@ class Rollout:
         """Field name -> positions of its components among the state channels."""
         spec = spec_or_system
         if isinstance(spec, str):
+            carried = self.info.spec if spec == self.info.system else None
             try:
-                spec = get_spec(spec)
+                spec = resolve_spec(spec, carried)
             except KeyError:
                 spec = None
         groups: dict[str, list[int]] = {}

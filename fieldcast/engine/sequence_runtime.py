@@ -24,8 +24,9 @@ import numpy as np
 
 from fieldcast.engine.devices import usable_providers
 from fieldcast.engine.jobs import CancelToken
-from fieldcast.engine.model_format import PREFIX, metadata_value
+from fieldcast.engine.model_format import PREFIX, metadata_value, parse_spec
 from fieldcast.engine.runtime import ModelError, _check_external_data
+from fieldcast.engine.systems.base import SystemSpec, resolve_spec
 
 __all__ = ["SEQUENCE_FORMAT", "SequenceInfo", "SequenceSession", "is_sequence_model", "load_sequence_checked"]
 
@@ -50,6 +51,7 @@ class SequenceInfo:
     layers, hidden : shape of each recurrent tensor, ``(layers, batch, hidden)``.
     dt, time_units : time between samples the model was trained on.
     metrics, provenance, model : validation metrics, export provenance, registry record.
+    spec : the system spec the model was trained on (``fieldcast.spec``), or None when it carries none.
     """
 
     system: str
@@ -64,6 +66,11 @@ class SequenceInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] | None = None
+
+    def system_spec(self) -> SystemSpec:
+        """The model's system spec: the one it carries, else the built-in one (KeyError if unknown)."""
+        return resolve_spec(self.system, self.spec)
 
 
 def _parse_info(props: dict[str, str]) -> SequenceInfo:
@@ -83,6 +90,7 @@ def _parse_info(props: dict[str, str]) -> SequenceInfo:
     def get(key: str, default: Any = None) -> Any:
         return metadata_value(props, key, default)
 
+    spec = parse_spec(props, props[PREFIX + "system"])
     try:
         layers, hidden = (int(v) for v in get("state_shape"))
         info = SequenceInfo(
@@ -98,6 +106,7 @@ def _parse_info(props: dict[str, str]) -> SequenceInfo:
             metrics=dict(get("metrics", {})),
             provenance=dict(get("provenance", {})),
             model=dict(get("model", {})),
+            spec=spec,
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed Fieldcast sequence metadata ({exc})") from None

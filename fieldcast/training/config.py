@@ -27,10 +27,13 @@ __all__ = [
     "OptimConfig",
     "Recipe",
     "RecipeError",
+    "RecurrentConfig",
     "RolloutConfig",
     "SchedulerConfig",
+    "SequenceConfig",
     "TrackingConfig",
     "TrainConfig",
+    "apply_overrides",
     "config_hash",
     "load_recipe",
     "recipe_from_dict",
@@ -52,6 +55,9 @@ class DataConfig:
     # None = every state channel of the system (e.g. [temperature] for a melt thermal model).
     state_channels: list[str] | None = None
     history_channels: list[str] | None = None  # channels of earlier frames; None = all chosen state channels
+    # "auto": the file's split by trajectory when it has three or more trajectories, else a cut along time
+    # (70:15:15 of every trajectory); "stored": the file's split; [a, b, c]: time ratios train:valid:test.
+    split: str | list[float] = "auto"
     batch_size: int = 4
     flip_x: bool = False  # mirror x (and negate x-components of vector fields) at random
     max_train_windows: int | None = None  # cap for quick runs
@@ -95,6 +101,31 @@ class RolloutConfig:
 
 
 @dataclass
+class RecurrentConfig:
+    """The recurrent-field task (a ConvLSTM streaming its state, conditioned on the next driver frame)."""
+
+    context: int = 3  # frames the recurrent state sees before the first scored prediction
+    unroll: int = 1  # predicted (scored) frames per window
+    crop_rows: int | None = None  # keep only the top rows of the grid (where a surface process acts)
+    condition_channels: list[str] = field(default_factory=lambda: ["temperature"])  # given at t and t+1
+    # Weight of a second MSE weighted towards the mushy range of the first condition channel (between the
+    # system's solidus and liquidus); 0 where the system states none.
+    solidification: float = 1.0
+    width: float = 0.1
+
+
+@dataclass
+class SequenceConfig:
+    """The sequence task (a streaming LSTM over per-sample channels)."""
+
+    seq_len: int = 50  # samples per training window
+    stride: int = 10  # samples between window starts
+    warmup: int = 10  # first samples of a window only settle the state; they carry no loss
+    inputs: list[str] | None = None  # None = the system's stated inputs, else its control channels
+    targets: list[str] | None = None  # None = the system's stated targets, else its state channels
+
+
+@dataclass
 class OptimConfig:
     name: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3
@@ -123,7 +154,8 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # mixed precision, used on CUDA only
+    amp: bool = True  # mixed precision on CUDA (and on any device with amp_dtype bfloat16)
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"  # float16 runs with a gradient scaler
     log_every: int = 10  # steps between step records in metrics.jsonl
     checkpoint_every: int | None = None  # steps between 'last' checkpoints (always at epoch end)
     validate_every: int = 1  # epochs; 0 disables validation
@@ -149,11 +181,16 @@ class Recipe:
     description: str = ""
     parent: str | None = None
     init_from_parent: bool = True  # start from the parent stage's best weights (a curriculum)
-    system: str | None = None  # must match the dataset's system when given
+    system: str | None = None  # must match the dataset's system when given; "auto" = any
+    # How the model learns: next state from history (field_rollout), a ConvLSTM streaming its state
+    # (recurrent_field) or a streaming LSTM over samples (sequence).
+    task: Literal["field_rollout", "recurrent_field", "sequence"] = "field_rollout"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -302,6 +339,13 @@ def _apply_override(data: dict, item: str) -> dict:
     return _deep_merge(data, nested)
 
 
+def apply_overrides(data: dict, overrides: typing.Sequence[str]) -> dict:
+    """``data`` (plain recipe data) with each ``key=value`` of ``overrides`` merged on top, checked."""
+    for item in overrides:
+        data = _apply_override(data, item)
+    return data
+
+
 def recipe_from_dict(data: dict, source: str = "<dict>", source_path: str = "") -> Recipe:
     """Build a :class:`Recipe` from a plain mapping (strictly checked), and check the model arguments."""
     checked = _check_section(data, Recipe, "", source)
@@ -309,11 +353,39 @@ def recipe_from_dict(data: dict, source: str = "<dict>", source_path: str = "") 
     kwargs = {k: (hints[k](**v) if dataclasses.is_dataclass(hints[k]) else v) for k, v in checked.items()}
     recipe = Recipe(**kwargs, source=source, source_path=source_path)
     _check_model_args(recipe, source)
-    if not recipe.rollout.input_noise >= 0.0:
-        raise RecipeError(
-            f"recipe {source}: key 'rollout.input_noise': must be >= 0, got {recipe.rollout.input_noise}"
-        )
+    _check_values(recipe, source)
     return recipe
+
+
+def _check_values(recipe: Recipe, source: str) -> None:
+    """Values of the right type that still cannot be used (a batch of 0, a warm-up past the window ...)."""
+    problems = []
+    split = recipe.data.split
+    if isinstance(split, str) and split not in ("auto", "stored"):
+        problems.append(("data.split", f'must be "auto", "stored" or three time ratios, got {split!r}'))
+    if isinstance(split, list) and (len(split) != 3 or min(split) < 0 or not sum(split) > 0):
+        problems.append(("data.split", f"time ratios must be three non-negative numbers, got {split}"))
+    positive = {
+        "data.batch_size": recipe.data.batch_size,
+        "optim.accumulate": recipe.optim.accumulate,
+        "rollout.steps": recipe.rollout.steps,
+        "recurrent.context": recipe.recurrent.context,
+        "recurrent.unroll": recipe.recurrent.unroll,
+        "sequence.seq_len": recipe.sequence.seq_len,
+        "sequence.stride": recipe.sequence.stride,
+    }
+    problems += [(k, f"must be at least 1, got {v}") for k, v in positive.items() if v < 1]
+    if not (recipe.optim.lr > 0 and recipe.optim.lr < float("inf")):
+        problems.append(("optim.lr", f"must be a positive finite number, got {recipe.optim.lr}"))
+    if not recipe.rollout.input_noise >= 0.0:
+        problems.append(("rollout.input_noise", f"must be >= 0, got {recipe.rollout.input_noise}"))
+    if not 0 <= recipe.sequence.warmup < recipe.sequence.seq_len:
+        problems.append(
+            ("sequence.warmup", f"must be in [0, sequence.seq_len), got {recipe.sequence.warmup}")
+        )
+    if problems:
+        key, problem = problems[0]
+        raise RecipeError(f"recipe {source}: key {key!r}: {problem}")
 
 
 def _check_model_args(recipe: Recipe, source: str) -> None:
@@ -323,7 +395,7 @@ def _check_model_args(recipe: Recipe, source: str) -> None:
         family = get_family(recipe.model.name)
     except KeyError as exc:
         raise RecipeError(f"recipe {source}: key 'model.name': {exc.args[0]}") from exc
-    for reserved in ("in_channels", "out_channels"):
+    for reserved in ("in_channels", "out_channels", "input_size", "output_size"):
         if reserved in recipe.model.args:
             raise RecipeError(f"recipe {source}: key 'model.args.{reserved}' is set from the data; remove it")
     _check_section(recipe.model.args, family.config_cls, "model.args", source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DeviceError", "select_device"]
+__all__ = ["DeviceError", "amp_settings", "select_device"]
 
 
 class DeviceError(ValueError):
@@ -38,3 +38,20 @@ def select_device(preference: str = "auto", local_rank: int | None = None) -> to
     elif device.type not in ("cpu", "cuda", "mps"):
         raise DeviceError(f"unsupported device {preference!r}")
     return device
+
+
+def amp_settings(enabled: bool, dtype_name: str, device: torch.device) -> tuple[bool, torch.dtype, bool]:
+    """(autocast on, its dtype, gradient scaler on) for a recipe's ``amp``/``amp_dtype`` on ``device``.
+
+    float16 autocasts on CUDA only and needs a gradient scaler (its range underflows small gradients);
+    bfloat16 has float32's range, so it runs without one, on CUDA and, when asked for, on CPU and MPS.
+    """
+    dtype = torch.bfloat16 if dtype_name == "bfloat16" else torch.float16
+    if not enabled:
+        return False, dtype, False
+    if dtype == torch.float16:
+        on = device.type == "cuda"
+        return on, dtype, on
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return True, torch.float16, True  # older GPUs: float16 with a scaler instead
+    return True, dtype, False

@@ -23,6 +23,9 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    # Where collectives run: NCCL only accepts CUDA tensors, gloo CPU ones. Every tensor all-reduced or
+    # broadcast here is moved to this device first and the result brought back to the caller's device.
+    device: str = "cpu"
 
     @property
     def enabled(self) -> bool:
@@ -36,24 +39,28 @@ class DistContext:
         """Mean of a scalar tensor over ranks (the tensor itself on one process)."""
         if not self.enabled:
             return value
-        out = value.detach().clone()
+        out = value.detach().to(self.device, dtype=torch.float32, copy=True)
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out / self.world_size
+        return (out / self.world_size).to(value.device)
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is True on at least one."""
         if not self.enabled:
             return flag
-        t = torch.tensor([1.0 if flag else 0.0])
+        t = self.flag_tensor(flag)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
+
+    def flag_tensor(self, flag: bool) -> torch.Tensor:
+        """A one-element tensor on the collective device (what :meth:`any` reduces)."""
+        return torch.tensor([1.0 if flag else 0.0], device=self.device)
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
         if not self.enabled:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, device=torch.device(self.device))
         return box[0]
 
     def barrier(self) -> None:
@@ -74,7 +81,9 @@ def init_distributed(device_preference: str = "auto") -> DistContext:
         if use_cuda:
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistContext(rank=rank, world_size=world, local_rank=local_rank)
+    backend = dist.get_backend()
+    device = f"cuda:{local_rank}" if backend == "nccl" else "cpu"
+    return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device)
 
 
 def shutdown_distributed() -> None:

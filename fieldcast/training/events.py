@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "CheckpointEvent",
+    "DataEvent",
     "EpochEvent",
     "FinishedEvent",
     "SamplesEvent",
@@ -20,6 +21,15 @@ __all__ = [
     "StepEvent",
     "ValidationEvent",
 ]
+
+
+@dataclass(frozen=True)
+class DataEvent:
+    """What a stage trains on: the task, the data as the task sees it, and how it was split."""
+
+    task: str
+    description: str  # e.g. "120 training and 24 validation windows of 4 frames"
+    split: str  # e.g. "along time 70:15:15 of every trajectory (1 trajectory) ..."
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from fieldcast.engine import evaluate as ev
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.model_format import ModelInfo
 from fieldcast.engine.runtime import ModelSession
-from fieldcast.engine.systems.base import get_spec
+from fieldcast.engine.systems.base import get_spec, resolve_spec, spec_to_dict
 from fieldcast.training import export_checks as checks
 from fieldcast.training.checkpoint import atomic_write, load_model
 from fieldcast.training.export_fp16 import to_float16
@@ -82,7 +82,7 @@ def _validation_metrics(run: Path) -> dict[str, Any]:
 
 
 def _model_info(run: Path, ckpt: Path, sidecar: dict, layout, model, metrics: dict) -> ModelInfo:
-    spec = get_spec(sidecar["system"])
+    spec = resolve_spec(sidecar["system"], sidecar.get("spec"))
     units = {c.name: c.units for c in spec.channels()}
     norm = sidecar["normalisation"]
     status = read_status(run) or {}
@@ -122,6 +122,7 @@ def _model_info(run: Path, ckpt: Path, sidecar: dict, layout, model, metrics: di
         metrics=metrics,
         model=dict(sidecar["model"]),
         recurrent=recurrent_states(model),
+        spec=spec_to_dict(spec),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fieldcast.engine.systems.melt_thermal import melt_pool_size
+from fieldcast.engine.systems.melt.thermal import melt_pool_size
 
 __all__ = ["FrontScore", "evaluate_temperature", "front_mask", "model_inputs", "pool_errors", "solid_mask"]
 
@@ -115,7 +115,7 @@ def model_inputs(window: np.ndarray, channel_names: list[str], input_names: tupl
 def evaluate_temperature(session, dataset, split: str = "test", limit: int = 64) -> dict[str, float]:
     """One-step temperature error and melt-pool depth/width error of an exported model (an engine
     ``ModelSession``) on ``split``, each beside the persistence baseline (next frame = current frame)."""
-    from fieldcast.engine.systems.melt_thermal import Material
+    from fieldcast.engine.systems.melt.thermal import Material
 
     info = session.info
     names = list(dataset.channel_names)

@@ -24,13 +24,22 @@ from fieldcast.training.checkpoint import (
     load_checkpoint,
     load_train_state,
 )
-from fieldcast.training.config import Recipe, RecipeError, config_hash, load_recipe, recipe_to_dict
+from fieldcast.training.config import (
+    Recipe,
+    RecipeError,
+    apply_overrides,
+    config_hash,
+    load_recipe,
+    recipe_from_dict,
+    recipe_to_dict,
+)
 from fieldcast.training.distributed import DistContext
 from fieldcast.training.events import FinishedEvent, StageEvent
 
 __all__ = [
     "Curriculum",
     "best_weights",
+    "default_stage",
     "find_finished",
     "new_run_dir",
     "prepare_run_dir",
@@ -60,14 +69,21 @@ def new_run_dir(runs_dir: Path, name: str) -> Path:
     raise RuntimeError(f"no free run folder name for {name!r} in {runs_dir}")
 
 
-def prepare_run_dir(run_dir: Path, recipe: Recipe) -> None:
-    """Create the folder layout, write ``config.yaml`` once and mark the run as running."""
+def prepare_run_dir(run_dir: Path, recipe: Recipe, split: str | list[float] | None = None) -> None:
+    """Create the folder layout, write ``config.yaml`` once and mark the run as running.
+
+    ``split`` is the split the run really uses (``data.split: auto`` resolved to the file's stored split or
+    to time ratios), written into ``config.yaml`` so the folder says how it was validated.
+    """
     run_dir = Path(run_dir)
     for sub in ("checkpoints", "samples"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     config = run_dir / "config.yaml"
     if not config.exists():
-        atomic_write(config, yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False).encode())
+        data = recipe_to_dict(recipe)
+        if split is not None:
+            data["data"]["split"] = split
+        atomic_write(config, yaml.safe_dump(data, sort_keys=False).encode())
     write_status(run_dir, "running", name=recipe.name, config_hash=config_hash(recipe))
 
 
@@ -146,9 +162,14 @@ class Curriculum:
             ]
             self.resume_from = _checked_resume_point(last)
         else:
+            if recipe is None and data is None:
+                raise RecipeError(
+                    "recipe: give a recipe file, --data FILE (a default recipe) or --resume RUN"
+                )
             if recipe is None:
-                raise RecipeError("recipe: give a recipe file or --resume RUN")
-            stages = [_with_data(load_recipe(recipe, overrides), data)]
+                stages = [default_stage(data, overrides)]
+            else:
+                stages = [_with_data(load_recipe(recipe, overrides), data)]
             while stages[0].parent and stages[0].init_from_parent:
                 parent = load_recipe(_parent_path(stages[0]), overrides)
                 stages.insert(0, _with_data(parent, data))
@@ -223,6 +244,24 @@ class Curriculum:
             if run_dir is not None and self.resume is None:
                 run_dir.rmdir()  # still empty: nothing was trained
             raise
+
+
+def default_stage(data: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """The default recipe of dataset ``data`` (see :mod:`fieldcast.training.defaults`), with overrides."""
+    from fieldcast.engine.data import DatasetError, open_dataset
+    from fieldcast.training.defaults import default_recipe
+
+    path = Path(data)
+    if not path.is_file():
+        raise RecipeError(f"dataset {path}: no such file")
+    try:
+        with open_dataset(path) as ds:
+            plain = default_recipe(ds)
+    except DatasetError as exc:
+        raise RecipeError(str(exc)) from None
+    plain = apply_overrides(plain, overrides)
+    plain.setdefault("data", {})["path"] = str(path.resolve())
+    return recipe_from_dict(plain, source=f"default recipe for {path.name}")
 
 
 def _checked_resume_point(last: Path) -> Path:

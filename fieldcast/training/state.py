@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fieldcast.engine.systems.base import spec_to_dict
 from fieldcast.training import runs
 from fieldcast.training.checkpoint import (
     atomic_write,
@@ -28,7 +29,6 @@ from fieldcast.training.checkpoint import (
 )
 from fieldcast.training.events import CheckpointEvent, FinishedEvent, SamplesEvent, ValidationEvent
 from fieldcast.training.tracking import Tracker
-from fieldcast.training.validation import rollout_test, validate
 
 __all__ = ["LoopState", "RunMixin", "rng_state", "seed_everything", "set_rng_state"]
 
@@ -90,7 +90,8 @@ class RunMixin:
         self.tracker = None
         if self.run_dir is None:
             return
-        runs.prepare_run_dir(self.run_dir, self.recipe)
+        runs.prepare_run_dir(self.run_dir, self.recipe, split=self.resolved_split)
+        runs.write_status(self.run_dir, "running", task=self.task.name, split=self.split_note)
         t = self.recipe.tracking
         self.tracker = Tracker(self.run_dir, t.tensorboard, t.mlflow, t.mlflow_experiment)
         self._record(
@@ -141,15 +142,17 @@ class RunMixin:
 
     def _sidecar(self) -> dict[str, Any]:
         ds = self.dataset
+        spec = ds.spec
         return {
             "step": self.loop.step,
             "epoch": self.loop.epoch,
             "metric": self.loop.best,
-            "system": ds.spec.name,
-            "history": self.layout.history,
-            "grid": list(getattr(ds, "grid", ())),
-            "dt": getattr(ds, "dt", None),
-            "normalisation": self.norm,
+            "monitor": self.task.monitor,
+            "task": self.task.name,
+            "system": spec.name,
+            "spec": spec_to_dict(spec),
+            "split": getattr(ds, "split_note", ""),
+            **self.task.sidecar(),
             "config": runs.recipe_dict(self.recipe),
             "data": {"path": self.recipe.data.path, "hash": data_fingerprint(self.recipe.data.path)},
         }
@@ -187,32 +190,20 @@ class RunMixin:
 
     # ------------------------------------------------------------ validation
 
-    def _valid_batches(self) -> Iterator[torch.Tensor]:
-        bs, cap = self.recipe.data.batch_size, self.recipe.train.val_max_batches
-        n = len(self.valid_set)
-        for b, i in enumerate(range(0, n, bs)):
-            if cap is not None and b >= cap:
-                return
-            yield torch.stack([self.valid_set[j] for j in range(i, min(i + bs, n))])
-
     def _validate_epoch(self) -> Iterator[Any]:
-        """Validate, maybe run the rollout test; returns True when early stopping says stop."""
+        """Validate, maybe show samples; returns True when early stopping says stop."""
         r, lp = self.recipe, self.loop
-        if len(self.valid_set) == 0:
+        if not self.task.has_validation():
             return False
-        metrics = validate(
-            self.module,
-            self._valid_batches(),
-            self.composer,
-            r.rollout.steps,
-            self.weights,
-            self.dataset.spec.metrics,
-            self.device,
-        )
-        horizons = None
-        if r.train.rollout_test_every and lp.epoch % r.train.rollout_test_every == 0:
-            horizons = yield from self._rollout_test()
-        value = metrics["loss"]
+        self.module.eval()
+        try:
+            metrics = self.task.validate(self.module, self.device)
+            horizons = None
+            if r.train.rollout_test_every and lp.epoch % r.train.rollout_test_every == 0:
+                horizons = yield from self._samples()
+        finally:
+            self.module.train()
+        value = metrics[self.task.monitor]
         improved = lp.best is None or value < lp.best - r.train.early_stopping_min_delta
         if improved:
             lp.best, lp.bad = value, 0
@@ -243,29 +234,21 @@ class RunMixin:
         patience = r.train.early_stopping_patience
         return bool(patience and lp.bad >= patience)
 
-    def _rollout_test(self) -> Iterator[Any]:
-        r, lp = self.recipe, self.loop
-        result, truth, pred = rollout_test(
-            self.module,
-            self.dataset,
-            r.train.rollout_horizons,
-            r.train.rollout_test_trajectories,
-            self.composer.inv_std,
-            self.device,
-        )
+    def _samples(self) -> Iterator[Any]:
+        lp = self.loop
+        found = self.task.samples(self.module, self.device)
+        if found is None:
+            return None
+        result, truth, pred, names = found
         if truth is None:
             return result
-        n = r.train.n_samples
+        n = self.recipe.train.n_samples
         path = None
         if self.run_dir is not None:
             path = self.run_dir / "samples" / f"epoch_{lp.epoch:04d}.npz"
             buf = io.BytesIO()
-            np.savez_compressed(
-                buf, truth=truth[:n], prediction=pred[:n], channels=np.array(self.layout.output_names())
-            )
+            np.savez_compressed(buf, truth=truth[:n], prediction=pred[:n], channels=np.array(names))
             atomic_write(path, buf.getvalue())
         horizon = max(result) if result else 0
-        yield SamplesEvent(
-            lp.epoch - 1, lp.step, horizon, tuple(self.layout.output_names()), truth[:n], pred[:n], path
-        )
-        return result
+        yield SamplesEvent(lp.epoch - 1, lp.step, horizon, tuple(names), truth[:n], pred[:n], path)
+        return result or None

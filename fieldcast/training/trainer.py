@@ -1,5 +1,10 @@
 """The trainer: one generator that trains a stage, yielding events and honouring a cancel token.
 
+It is the one loop of Fieldcast (the only ``optimizer.step()``): devices, mixed precision, DDP, checkpoints,
+exact resume, schedules, early stopping, live learning rate, non-finite stop and out-of-memory back-off are
+here, for every model kind. What differs between kinds (batches, loss, validation, what a checkpoint must
+carry) is a task (:mod:`fieldcast.training.tasks`), chosen by the recipe's ``task``.
+
 The CLI drives :meth:`Trainer.run` with a progress bar, the GUI runs it in a worker thread, tests iterate it.
 Under ``torchrun`` the same loop runs on every rank with DistributedDataParallel; only rank 0 writes.
 """
@@ -21,17 +26,19 @@ from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.training import state as tstate
 from fieldcast.training.checkpoint import load_checkpoint
 from fieldcast.training.config import Recipe, RecipeError
-from fieldcast.training.datasets import WindowDataset, epoch_plan, flip_x, normalisation
-from fieldcast.training.devices import select_device
+from fieldcast.training.datasets import epoch_plan
+from fieldcast.training.devices import amp_settings, select_device
 from fieldcast.training.distributed import DistContext
-from fieldcast.training.events import EpochEvent, StepEvent
-from fieldcast.training.losses import LossComposer
-from fieldcast.training.models import build_model
-from fieldcast.training.rollout import RolloutModule, SurrogateStep, build_layout, rollout_weights
+from fieldcast.training.events import DataEvent, EpochEvent, StepEvent
 from fieldcast.training.schedule import LRSchedule, build_optimizer
-from fieldcast.training.validation import rollout_loss
+from fieldcast.training.tasks import get_task
 
 __all__ = ["Trainer", "TrainerControl"]
+
+
+def _resolved_split(recipe: dict) -> str | list[float]:
+    """The recipe value that reproduces a split in use: its time ratios, or the file's stored split."""
+    return [float(x) for x in recipe["ratios"]] if recipe.get("method") == "time" else "stored"
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -98,8 +105,8 @@ class Trainer(tstate.RunMixin):
         self._build_data()
         self.optimizer = build_optimizer(self.module.parameters(), recipe.optim)
         self.schedule = LRSchedule(recipe.scheduler, recipe.optim.lr, self.total_steps)
-        self.amp = cfg.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.amp, self.amp_dtype, scaled = amp_settings(cfg.amp, cfg.amp_dtype, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=scaled)
         self.loop = tstate.LoopState()
         if resume_from is not None:
             self._restore(Path(resume_from))
@@ -107,49 +114,29 @@ class Trainer(tstate.RunMixin):
     # ------------------------------------------------------------ setup
 
     def _build_model(self, init_weights: Path | None) -> None:
-        r, spec = self.recipe, self.dataset.spec
-        if r.system and r.system != spec.name:
-            raise RecipeError(f"recipe {r.source}: system {r.system!r} but the data is {spec.name!r}")
-        try:
-            self.layout = build_layout(
-                spec,
-                self.dataset.channel_names,
-                r.data.history_channels,
-                r.rollout.solid_mask,
-                r.rollout.nonnegative,
-                r.data.state_channels,
-            )
-        except ValueError as exc:
-            raise RecipeError(f"recipe {r.source}: {exc}") from exc
-        self.norm = normalisation(self.dataset.stats, self.layout)
-        args = {
-            **r.model.args,
-            "in_channels": self.layout.in_channels,
-            "out_channels": self.layout.out_channels,
-        }
-        self.model = build_model(r.model.name, args)
+        r, ds = self.recipe, self.dataset
+        if r.system not in (None, "auto", ds.spec.name):
+            raise RecipeError(f"recipe {r.source}: system {r.system!r} but the data is {ds.spec.name!r}")
+        if hasattr(ds, "use_split"):
+            try:
+                ds.use_split(r.data.split)
+            except ValueError as exc:
+                raise RecipeError(f"recipe {r.source}: key 'data.split': {exc}") from exc
+        self.resolved_split = _resolved_split(ds.split_recipe) if hasattr(ds, "split_recipe") else None
+        self.split_note = getattr(ds, "split_note", "")
+        self.task = get_task(r.task)(r, ds)
+        self.model = self.task.build_model()
         self.init_weights = init_weights
         if init_weights is not None:
             self.model.load_state_dict(load_checkpoint(init_weights)[0])
-        n = self.norm
-        step = SurrogateStep(
-            self.model, n["in_mean"], n["in_std"], n["out_mean"], n["out_std"], residual=r.rollout.residual
-        )
-        self.module = RolloutModule(step, self.layout, r.rollout.input_noise).to(self.device)
+        self.module = self.task.wrap(self.model).to(self.device)
         self.train_module = self.module
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_module = DistributedDataParallel(self.module, device_ids=ids)
-        self.composer = LossComposer(r.loss, self.layout, torch.tensor(n["out_std"])).to(self.device)
-        self.weights = rollout_weights(r.rollout.steps, r.rollout.gamma).to(self.device)
 
     def _build_data(self) -> None:
-        r = self.recipe
-        length = self.layout.history + r.rollout.steps
-        self.train_set = WindowDataset(self.dataset, "train", length, r.data.max_train_windows)
-        self.valid_set = WindowDataset(self.dataset, "valid", length, r.data.max_valid_windows)
-        if len(self.train_set) == 0:
-            raise RecipeError(f"recipe {r.source}: the data has no training windows of {length} frames")
+        self.train_set = self.task.train_set
         self._plan_steps()
 
     def _plan_steps(self) -> None:
@@ -166,6 +153,7 @@ class Trainer(tstate.RunMixin):
     def run(self) -> Iterator[Any]:
         """Train to the end of the stage, yielding events; ends with one :class:`FinishedEvent`."""
         self._open_run()
+        yield DataEvent(self.task.name, self.task.describe(), self.split_note)
         finished = None
         try:
             finished = yield from self._loop()
@@ -260,7 +248,7 @@ class Trainer(tstate.RunMixin):
         if cfg.checkpoint_every and lp.step % cfg.checkpoint_every == 0:
             yield from self._save("last")
 
-    def _batches(self, epoch: int, start_group: int) -> Iterator[tuple[torch.Tensor, list[bool]]]:
+    def _batches(self, epoch: int, start_group: int) -> Iterator[Any]:
         r = self.recipe
         plan = epoch_plan(
             len(self.train_set),
@@ -272,14 +260,16 @@ class Trainer(tstate.RunMixin):
             r.data.flip_x,
         )
         plan = plan[start_group * r.optim.accumulate :]
+        collate = torch.utils.data.default_collate
         if r.data.num_workers > 0:
             loader = torch.utils.data.DataLoader(
                 self.train_set, batch_sampler=[idx for idx, _ in plan], num_workers=r.data.num_workers
             )
-            yield from zip(loader, (flips for _, flips in plan), strict=True)
+            for batch, (_, flips) in zip(loader, plan, strict=True):
+                yield self.task.prepare(batch, flips)
         else:
             for idx, flips in plan:
-                yield torch.stack([self.train_set[i] for i in idx]), flips
+                yield self.task.prepare(collate([self.train_set[i] for i in idx]), flips)
 
     def _lr(self) -> float:
         return self.schedule.lr(self.loop.step)
@@ -296,22 +286,13 @@ class Trainer(tstate.RunMixin):
         self.optimizer.zero_grad(set_to_none=True)
         micro = [b for _, b in zip(range(r.optim.accumulate), batches, strict=False)]
         total, parts = 0.0, {}
-        for i, (window, flips) in enumerate(micro):
-            if r.data.flip_x:
-                window = flip_x(window, flips, self.layout)
-            window = window.to(self.device, non_blocking=True)
+        for i, batch in enumerate(micro):
+            batch = self.task.to_device(batch, self.device)
             sync = self.dist.enabled and i < len(micro) - 1
             with self.train_module.no_sync() if sync else contextlib.nullcontext():
-                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    loss, terms, _ = rollout_loss(
-                        self.train_module,
-                        window,
-                        self.composer,
-                        r.rollout.steps,
-                        self.weights,
-                        r.rollout.truncate,
-                    )
-                value = self.dist.mean(loss.detach()).item()
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    loss, terms = self.task.loss(self.train_module, batch)
+                value = self.dist.mean(loss.detach().float()).item()
                 if not math.isfinite(value):
                     return None, {}
                 self.scaler.scale(loss / len(micro)).backward()
@@ -321,7 +302,7 @@ class Trainer(tstate.RunMixin):
         if r.optim.grad_clip:
             self.scaler.unscale_(self.optimizer)
             norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), r.optim.grad_clip)
-            if not self.amp and self.dist.any(not math.isfinite(float(norm))):
+            if not self.scaler.is_enabled() and self.dist.any(not math.isfinite(float(norm))):
                 return None, {}
         self.scaler.step(self.optimizer)
         self.scaler.update()

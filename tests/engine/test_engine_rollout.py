@@ -6,7 +6,7 @@ from onnx_models import make_model, smoke_info
 
 from fieldcast.engine.rollout import Rollout
 from fieldcast.engine.runtime import ModelSession
-from fieldcast.engine.systems.smoke_play import DENSITY_MAX, SPEED_MAX, impose_controls
+from fieldcast.engine.systems.smoke.play import DENSITY_MAX, SPEED_MAX, impose_controls
 
 
 @pytest.fixture

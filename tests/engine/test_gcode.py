@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fieldcast.engine.gcode import GCodeError, parse_gcode, read_gcode
+from fieldcast.engine.systems.trajectory.gcode import GCodeError, parse_gcode, read_gcode
 from fieldcast.resources import resource_path
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fieldcast.engine.systems.melt import MELT_SPEC, check_options, simulate_trajectory
-from fieldcast.engine.systems.melt_grains import GrainField, GrainParams
-from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS, ipf_colors, ipf_rgb, random_quaternions
+from fieldcast.engine.systems.melt.grains import GrainField, GrainParams
+from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS, ipf_colors, ipf_rgb, random_quaternions
 
 
 def _quat(axis, angle):

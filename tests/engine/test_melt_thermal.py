@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fieldcast.engine.systems.melt_thermal import (
+from fieldcast.engine.systems.melt.thermal import (
     Laser,
     Material,
     ThermalParams,

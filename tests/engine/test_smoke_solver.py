@@ -14,9 +14,9 @@ from fieldcast.engine.systems.smoke import (
     SmokeSolver,
     SmokeState,
 )
-from fieldcast.engine.systems.smoke_advect import advect
-from fieldcast.engine.systems.smoke_pressure import face_divergence
-from fieldcast.engine.systems.smoke_scenes import blob_mask, box_mask, disc_mask
+from fieldcast.engine.systems.smoke.advect import advect
+from fieldcast.engine.systems.smoke.pressure import face_divergence
+from fieldcast.engine.systems.smoke.scenes import blob_mask, box_mask, disc_mask
 
 BOUNDARIES = ["closed", "open", "open_top"]
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from fieldcast.engine.gcode import parse_gcode
 from fieldcast.engine.systems.trajectory import (
     TRAJECTORY_SPEC,
     Machine,
@@ -16,8 +15,9 @@ from fieldcast.engine.systems.trajectory import (
     simulate_trajectory,
     writer_options,
 )
-from fieldcast.engine.systems.trajectory_dynamics import AxisParams, axis_matrices, simulate_axis
-from fieldcast.engine.systems.trajectory_planner import (
+from fieldcast.engine.systems.trajectory.dynamics import AxisParams, axis_matrices, simulate_axis
+from fieldcast.engine.systems.trajectory.gcode import parse_gcode
+from fieldcast.engine.systems.trajectory.planner import (
     MotionLimits,
     junction_speed,
     plan_moves,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fieldcast.engine.runtime import ModelSession
-from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS
+from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS
 from fieldcast.resources import resource_path
 
 PLAY_GRID = (96, 48)

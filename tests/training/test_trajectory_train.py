@@ -13,7 +13,7 @@ from fieldcast.engine.systems.trajectory import (
     iter_write_dataset,
     simulate_toolpath,
 )
-from fieldcast.engine.systems.trajectory_paths import random_toolpath
+from fieldcast.engine.systems.trajectory.paths import random_toolpath
 from fieldcast.training.events import CheckpointEvent, EpochEvent, FinishedEvent, StepEvent, ValidationEvent
 from fieldcast.training.sequence import (
     SequenceRecipe,

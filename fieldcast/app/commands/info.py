@@ -43,9 +43,8 @@ def _well_lines(path: str, scan_bytes: int | None) -> list[str]:
             units = fs.units or "-"
             comps = ", ".join(fs.component_names(ds.spec.n_dims))
             lines.append(f"    {fs.name:<14} {fs.role:<12} {units:<10} {shape}  [{comps}]")
-        recipe = ds.split_recipe
         stored = "" if ds.has_stored_splits else " (default, not stored)"
-        lines.append(f"  splits      by {recipe.get('method')}{stored}")
+        lines.append(f"  splits      {ds.split_note}{stored}")
         for name in SPLIT_NAMES:
             segs = ds.split_segments(name)
             frames = sum(b - a for _, a, b in segs)

@@ -53,7 +53,9 @@ class _Printer:
         from fieldcast.training import events as ev
 
         line = None
-        if isinstance(event, ev.StageEvent):
+        if isinstance(event, ev.DataEvent):
+            line = f"{event.task}: {event.description}; split {event.split}"
+        elif isinstance(event, ev.StageEvent):
             where = f" -> {event.run_dir}" if event.run_dir else ""
             line = f"stage {event.index + 1}/{event.total} {event.name}: {event.status}{where}"
         elif isinstance(event, ev.ValidationEvent):
@@ -76,18 +78,8 @@ class _Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fieldcast.training.sequence import run_if_sequence_recipe
-
     if args.runs_dir is None:
         args.runs_dir = str(app_paths().runs)
-    # Sequence systems (trajectory) train with their own loop; field systems go through the curriculum.
-    if (code := run_if_sequence_recipe(args)) is not None:
-        return code
-    from fieldcast.training.melt_train import run_if_melt_recipe
-
-    # The melt microstructure ConvLSTM takes the next temperature as an input: it has its own loop too.
-    if (code := run_if_melt_recipe(args)) is not None:
-        return code
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.data import DatasetError
     from fieldcast.engine.jobs import CancelToken

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fieldcast.engine.systems.smoke import Emitter, SmokeParams, SmokeScene
-from fieldcast.engine.systems.smoke_scenes import box_mask, disc_mask
+from fieldcast.engine.systems.smoke.scenes import box_mask, disc_mask
 
 __all__ = ["DEFAULT_SCENE", "SCENES", "make_scene", "scene_names"]
 

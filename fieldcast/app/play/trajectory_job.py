@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fieldcast.engine.gcode import GCodeError, Toolpath, read_gcode
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.sequence_runtime import SequenceSession, is_sequence_model
 from fieldcast.engine.systems.trajectory import TARGETS, Machine, simulate_toolpath
+from fieldcast.engine.systems.trajectory.gcode import GCodeError, Toolpath, read_gcode
 
 __all__ = ["TrajectoryFailed", "TrajectoryResult", "find_sequence_models", "readouts", "trajectory_job"]
 

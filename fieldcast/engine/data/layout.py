@@ -22,7 +22,7 @@ from fieldcast.engine.data.store import (
     read_meta,
     spec_from_json,
 )
-from fieldcast.engine.systems.base import FieldSpec, SystemSpec
+from fieldcast.engine.systems.base import MAX_NAME, FieldSpec, SystemSpec
 
 __all__ = ["FieldLayout", "Layout", "inspect_layout"]
 
@@ -155,7 +155,8 @@ def _generic_spec(dataset_name: str, layouts: list[FieldLayout], dt: float) -> S
         FieldSpec(name=fl.name, role="state" if fl.time_varying else "conditioning", order=fl.order)
         for fl in layouts
     )
-    return SystemSpec(name=f"generic:{dataset_name}", fields=fields, dt=dt, description="imported Well file")
+    name = f"generic:{dataset_name}"[:MAX_NAME]
+    return SystemSpec(name=name, fields=fields, dt=dt, description="imported Well file")
 
 
 def _order_by_spec(spec: SystemSpec, layouts: list[FieldLayout], path) -> tuple[FieldLayout, ...]:

@@ -10,8 +10,9 @@ import numpy as np
 from fieldcast.engine.data.layout import FieldLayout, Layout, inspect_layout
 from fieldcast.engine.data.splits import (
     SPLIT_NAMES,
+    choose_split,
+    describe_split,
     segments_from_recipe,
-    split_by_trajectory,
     windows_in_segments,
 )
 from fieldcast.engine.data.stats import iter_compute_stats, stats_from_json
@@ -48,6 +49,8 @@ class FieldDataset:
         self._channel_slices = self._build_channel_slices()
         self._segments: dict[str, list[tuple[int, int, int]]] | None = None
         self._stats: dict | None = None
+        self._split_override: dict | None = None
+        self._recompute_stats = False  # the split in use is not the one the stored statistics describe
 
     # -- metadata ---------------------------------------------------------------------------------------
     @property
@@ -202,10 +205,32 @@ class FieldDataset:
     @property
     def split_recipe(self) -> dict:
         """The stored split recipe, or the default (by trajectory 70/15/15, seed 0) if none is stored."""
-        recipe = (self._layout.meta or {}).get("splits")
-        if not recipe:
-            recipe = split_by_trajectory(self.n_trajectories)
-        return recipe
+        if self._split_override is not None:
+            return self._split_override
+        return choose_split("auto", self.n_trajectories, (self._layout.meta or {}).get("splits"))
+
+    @property
+    def split_note(self) -> str:
+        """How the split in use was made, in one line (shown by ``info``, the run and the Train panel)."""
+        return describe_split(self.split_recipe, self.n_trajectories)
+
+    def use_split(self, setting: str | list[float]) -> None:
+        """Train on ``setting`` (see :func:`~fieldcast.engine.data.splits.choose_split`) instead.
+
+        Statistics stored for another train split are dropped and computed again on the new one.
+        """
+        stored = (self._layout.meta or {}).get("splits")
+        recipe = choose_split(setting, self.n_trajectories, stored)
+        if recipe == self.split_recipe:
+            return
+        try:
+            segments_from_recipe(recipe, self.n_trajectories, self.n_frames)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(self.path, f"split {setting!r} does not fit the data ({exc})") from None
+        self._split_override = recipe
+        self._segments = None
+        self._stats = None
+        self._recompute_stats = True
 
     @property
     def has_stored_splits(self) -> bool:
@@ -243,6 +268,8 @@ class FieldDataset:
         """
         if self._stats is None:
             stored = (self._layout.meta or {}).get("stats")
+            if self._recompute_stats:
+                stored = None
             self._stats = stats_from_json(stored, len(self.channel_names)) if stored else None
             if self._stats is None:
                 job = iter_compute_stats(self, self.split_segments("train"))

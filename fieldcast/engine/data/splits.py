@@ -20,7 +20,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 __all__ = [
+    "AUTO_TIME_RATIOS",
     "SPLIT_NAMES",
+    "choose_split",
+    "describe_split",
     "split_by_time",
     "split_by_trajectory",
     "split_explicit",
@@ -29,6 +32,9 @@ __all__ = [
 ]
 
 SPLIT_NAMES = ("train", "valid", "test")
+# A dataset with fewer trajectories than this cannot give every split a whole trajectory: it is cut in time.
+MIN_TRAJECTORIES_FOR_TRAJECTORY_SPLIT = 3
+AUTO_TIME_RATIOS = (70.0, 15.0, 15.0)
 _LETTER = {"train": "t", "valid": "v", "test": "e"}
 
 
@@ -133,3 +139,42 @@ def windows_in_segments(
     for traj, start, stop in segments:
         out.extend((traj, s) for s in range(start, stop - length + 1, stride))
     return out
+
+
+def choose_split(setting: str | Sequence[float], n_trajectories: int, stored: Mapping | None) -> dict:
+    """The split recipe a training run uses.
+
+    ``setting`` is ``"auto"`` (the stored split, or 70/15/15 by trajectory, when the file has at least
+    three trajectories; else every trajectory cut in time 70:15:15, so validation never reuses training
+    frames), ``"stored"`` (the stored split, or the default by trajectory) or three time ratios.
+    """
+    if isinstance(setting, str):
+        if setting not in ("auto", "stored"):
+            raise ValueError(f'split must be "auto", "stored" or three time ratios, got {setting!r}')
+        if setting == "auto" and n_trajectories < MIN_TRAJECTORIES_FOR_TRAJECTORY_SPLIT:
+            if stored and stored.get("method") in ("time", "explicit"):
+                return dict(stored)
+            return split_by_time(AUTO_TIME_RATIOS)
+        return dict(stored) if stored else split_by_trajectory(n_trajectories)
+    return split_by_time(setting)
+
+
+def describe_split(recipe: Mapping, n_trajectories: int) -> str:
+    """One line saying how a split was made, e.g. ``along time 70:15:15 (1 trajectory)``."""
+    method = recipe.get("method")
+    plural = "trajectory" if n_trajectories == 1 else "trajectories"
+    if method == "time":
+        ratios = ":".join(f"{r:g}" for r in recipe["ratios"])
+        why = (
+            f"; only {n_trajectories} {plural}, so later frames of each validate"
+            if n_trajectories < MIN_TRAJECTORIES_FOR_TRAJECTORY_SPLIT
+            else ""
+        )
+        return f"along time {ratios} of every trajectory ({n_trajectories} {plural}){why}"
+    if method == "trajectory":
+        letters = str(recipe.get("assignment", ""))[:n_trajectories]
+        counts = [letters.count(c) for c in "tve"]
+        return f"by trajectory: {counts[0]} train, {counts[1]} valid, {counts[2]} test"
+    if method == "explicit":
+        return "explicit segments stored in the file"
+    return f"unknown method {method!r}"

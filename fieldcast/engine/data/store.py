@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from fieldcast.engine.systems.base import FieldSpec, SystemSpec
+from fieldcast.engine.systems.base import SystemSpec, spec_from_dict, spec_to_dict
 
 __all__ = [
     "FIELDCAST_ATTR",
@@ -127,68 +127,13 @@ def _has_hdf5_signature(path: Path) -> bool:
 
 
 def spec_to_json(spec: SystemSpec) -> dict:
-    """The parts of a spec a reader needs to rebuild it, as JSON-ready data."""
-    extra = {}
-    for key, value in spec.extra.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            continue  # solver objects in ``extra`` do not belong in a data file
-        extra[key] = value
-    return {
-        "name": spec.name,
-        "fields": [
-            {
-                "name": f.name,
-                "role": f.role,
-                "order": f.order,
-                "units": f.units,
-                "colormap": f.colormap,
-                "description": f.description,
-            }
-            for f in spec.fields
-        ],
-        "history": spec.history,
-        "dt": spec.dt,
-        "time_units": spec.time_units,
-        "n_dims": spec.n_dims,
-        "kind": spec.kind,
-        "description": spec.description,
-        "metrics": list(spec.metrics),
-        "extra": extra,
-    }
+    """The spec as stored in a file's Fieldcast attribute (:func:`~fieldcast.engine.systems.spec_to_dict`)."""
+    return spec_to_dict(spec)
 
 
 def spec_from_json(data: Mapping[str, Any]) -> SystemSpec:
-    """Rebuild a :class:`SystemSpec` written by :func:`spec_to_json`; raises KeyError/TypeError/ValueError."""
-    fields = tuple(
-        FieldSpec(
-            name=str(f["name"]),
-            role=str(f.get("role", "state")),
-            order=int(f.get("order", 0)),
-            units=str(f.get("units", "")),
-            colormap=str(f.get("colormap", "viridis")),
-            description=str(f.get("description", "")),
-        )
-        for f in data["fields"]
-    )
-    for f in fields:
-        if f.role not in ("state", "control", "conditioning"):
-            raise ValueError(f"field {f.name!r} has unknown role {f.role!r}")
-        if f.order not in (0, 1):
-            raise ValueError(f"field {f.name!r} has unsupported tensor order {f.order}")
-    return SystemSpec(
-        name=str(data["name"]),
-        fields=fields,
-        history=int(data.get("history", 1)),
-        dt=float(data.get("dt", 1.0)),
-        time_units=str(data.get("time_units", "s")),
-        n_dims=int(data.get("n_dims", 2)),
-        kind=str(data.get("kind", "rollout")),
-        description=str(data.get("description", "")),
-        metrics=tuple(data.get("metrics", ())),
-        extra=dict(data.get("extra", {})),
-    )
+    """Rebuild a stored spec (:func:`~fieldcast.engine.systems.spec_from_dict`); ValueError naming the key."""
+    return spec_from_dict(data)
 
 
 def read_meta(h5file, path: str | os.PathLike) -> dict | None:

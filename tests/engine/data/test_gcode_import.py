@@ -12,8 +12,8 @@ from fieldcast.app.commands import import_data
 from fieldcast.engine.data import DatasetError, ImportReport, detect_format, import_file, open_dataset
 from fieldcast.engine.data.importers import GcodeSource, run_import
 from fieldcast.engine.data.probe import describe_file
-from fieldcast.engine.gcode import read_gcode
 from fieldcast.engine.systems.trajectory import Machine, simulate_toolpath
+from fieldcast.engine.systems.trajectory.gcode import read_gcode
 from fieldcast.resources import resource_path
 
 SAMPLE = resource_path("gcode", "calibration_square_prusaslicer.gcode")

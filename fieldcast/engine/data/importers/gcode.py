@@ -1,10 +1,10 @@
 """G-code files as a trajectory source: the toolpath is simulated on a printer and stored sample by sample.
 
-The file is parsed (:func:`fieldcast.engine.gcode.read_gcode`), planned and driven through the axis dynamics
-of a :class:`~fieldcast.engine.systems.trajectory.Machine` (the reference desktop printer unless one is
-given). The result is one trajectory of the ``trajectory`` system: every channel a scalar field on a 1 × 1
-grid, one frame per 100 Hz sample, so ``fieldcast import print.gcode --out traj.h5`` gives a dataset the
-trainer and the evaluator read like a generated one.
+The file is parsed (:func:`fieldcast.engine.systems.trajectory.gcode.read_gcode`), planned and driven
+through the axis dynamics of a :class:`~fieldcast.engine.systems.trajectory.Machine` (the reference desktop
+printer unless one is given). The result is one trajectory of the ``trajectory`` system: every channel a
+scalar field on a 1 × 1 grid, one frame per 100 Hz sample, so ``fieldcast import print.gcode --out traj.h5``
+gives a dataset the trainer and the evaluator read like a generated one.
 
 Malformed G-code becomes a :class:`DatasetError` whose single line names the file and the source line.
 """
@@ -18,8 +18,8 @@ import numpy as np
 
 from fieldcast.engine.data.importers.base import Source
 from fieldcast.engine.data.store import DatasetError
-from fieldcast.engine.gcode import GCodeError, Toolpath, read_gcode
 from fieldcast.engine.systems.trajectory import OUT_HZ, TRAJECTORY_SPEC, Machine, simulate_toolpath
+from fieldcast.engine.systems.trajectory.gcode import GCodeError, Toolpath, read_gcode
 
 __all__ = ["GCODE_SUFFIXES", "GcodeSource", "gcode_error_to_dataset_error", "looks_like_gcode"]
 

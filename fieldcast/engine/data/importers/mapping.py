@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fieldcast.engine.systems.base import FieldSpec, SystemSpec
+from fieldcast.engine.systems.base import MAX_NAME, FieldSpec, SystemSpec
 
 __all__ = ["ALIASES", "ChannelMapping", "generic_spec_from_channels", "map_channels", "parse_map_args"]
 
@@ -125,7 +125,9 @@ def generic_spec_from_channels(name: str, channels: Sequence[str], dt: float = 1
         else:
             fields.append(FieldSpec(ch, role=_role(ch), order=0))
             done.add(ch)
-    return SystemSpec(name=f"generic:{name}", fields=tuple(fields), dt=dt, description="imported data")
+    return SystemSpec(
+        name=f"generic:{name}"[:MAX_NAME], fields=tuple(fields), dt=dt, description="imported data"
+    )
 
 
 def _role(name: str) -> str:

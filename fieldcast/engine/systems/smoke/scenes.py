@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from fieldcast.engine.systems.smoke_solver import SmokeControls, SmokeParams, SmokeSolver, SmokeState
+from fieldcast.engine.systems.smoke.solver import SmokeControls, SmokeParams, SmokeSolver, SmokeState
 
 __all__ = ["Emitter", "SmokeScene", "sample_scene", "simulate_trajectory"]
 

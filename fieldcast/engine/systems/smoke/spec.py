@@ -1,8 +1,8 @@
 """The ``smoke`` system: 2D incompressible buoyant smoke with emitters and colliders.
 
-This module is the system's public face: its :class:`~fieldcast.engine.systems.base.SystemSpec` (registered
-on import), the solver API re-exported from :mod:`.smoke_solver`, and the scene sampler and trajectory
-function that dataset generation calls.
+This module holds the system's :class:`~fieldcast.engine.systems.base.SystemSpec` (registered on import),
+the solver API re-exported from :mod:`.solver`, and the scene sampler and trajectory function that dataset
+generation calls; the package re-exports all of it.
 
 A model sees, per frame, density and cell-centred velocity (state, two frames of history) plus the emitter
 and collider masks (controls), as in the original smoke surrogate's six input channels.
@@ -14,9 +14,9 @@ import inspect
 from typing import Any
 
 from fieldcast.engine.systems.base import FieldSpec, SystemSpec, register_spec
-from fieldcast.engine.systems.smoke_pressure import parse_boundary
-from fieldcast.engine.systems.smoke_scenes import Emitter, SmokeScene, sample_scene, simulate_trajectory
-from fieldcast.engine.systems.smoke_solver import SmokeControls, SmokeParams, SmokeSolver, SmokeState
+from fieldcast.engine.systems.smoke.pressure import parse_boundary
+from fieldcast.engine.systems.smoke.scenes import Emitter, SmokeScene, sample_scene, simulate_trajectory
+from fieldcast.engine.systems.smoke.solver import SmokeControls, SmokeParams, SmokeSolver, SmokeState
 
 __all__ = [
     "SMOKE_SPEC",

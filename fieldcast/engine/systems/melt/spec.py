@@ -1,8 +1,8 @@
 """The ``melt`` system: laser melting of a plate cross-section with grain growth.
 
-This module is the system's public face: its :class:`~fieldcast.engine.systems.base.SystemSpec` (registered
-on import), the solver API re-exported from :mod:`.melt_thermal`, :mod:`.melt_grains` and :mod:`.melt_ipf`,
-and the scene sampler and trajectory function that dataset generation calls.
+This module holds the system's :class:`~fieldcast.engine.systems.base.SystemSpec` (registered on import),
+the solver API re-exported from :mod:`.thermal`, :mod:`.grains` and :mod:`.ipf`, and the scene sampler and
+trajectory function that dataset generation calls; the package re-exports all of it.
 
 Per frame a model sees the temperature (K) and the grain orientations as inverse-pole-figure colours of the
 sample X (scan), Y (out of plane) and Z (surface normal) directions, three RGB channels each, 0 where the
@@ -15,9 +15,9 @@ import inspect
 from typing import Any
 
 from fieldcast.engine.systems.base import FieldSpec, SystemSpec, register_spec
-from fieldcast.engine.systems.melt_grains import GrainField, GrainParams
-from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS, ipf_colors, ipf_rgb, random_quaternions
-from fieldcast.engine.systems.melt_scenes import (
+from fieldcast.engine.systems.melt.grains import GrainField, GrainParams
+from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS, ipf_colors, ipf_rgb, random_quaternions
+from fieldcast.engine.systems.melt.scenes import (
     MeltScene,
     ScanPass,
     laser_at,
@@ -25,7 +25,7 @@ from fieldcast.engine.systems.melt_scenes import (
     simulate_scene,
     simulate_trajectory,
 )
-from fieldcast.engine.systems.melt_thermal import (
+from fieldcast.engine.systems.melt.thermal import (
     Laser,
     Material,
     ThermalParams,

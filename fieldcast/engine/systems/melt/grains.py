@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from fieldcast.engine.systems.melt_ipf import ipf_colors, quaternion_matrices, random_quaternions
+from fieldcast.engine.systems.melt.ipf import ipf_colors, quaternion_matrices, random_quaternions
 
 __all__ = ["GrainField", "GrainParams"]
 

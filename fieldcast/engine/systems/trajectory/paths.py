@@ -2,7 +2,8 @@
 
 Each generator draws one feature as a slicer would print it (extruding moves at print speed, travel moves
 between features at travel speed, circles as short chords) and the features are chained into one
-:class:`~fieldcast.engine.gcode.Toolpath`, so generated and imported paths go through the same planner.
+:class:`~fieldcast.engine.systems.trajectory.gcode.Toolpath`, so generated and imported paths go through
+the same planner.
 All sizes in mm, speeds in mm/s, positions on a 220 × 220 mm bed.
 """
 
@@ -12,7 +13,7 @@ import math
 
 import numpy as np
 
-from fieldcast.engine.gcode import Toolpath
+from fieldcast.engine.systems.trajectory.gcode import Toolpath
 
 __all__ = ["FEATURES", "PathBuilder", "random_toolpath"]
 

@@ -1,8 +1,8 @@
 """The ``trajectory`` system: where a 3D printer deviates from its G-code path.
 
 A toolpath (parsed G-code or a parametric one) goes through a firmware-style planner
-(:mod:`.trajectory_planner`), optionally an input shaper, and drives two belt-compliant axes
-(:mod:`.trajectory_dynamics`). The result is sampled at ``out_hz`` (100 Hz by default) from an internal
+(:mod:`.planner`), optionally an input shaper, and drives two belt-compliant axes
+(:mod:`.dynamics`). The result is sampled at ``out_hz`` (100 Hz by default) from an internal
 ``rate_hz`` (1 kHz) simulation: the reference motion ``(x_ref, y_ref, vx_ref, vy_ref)`` of the unshaped plan,
 the actual carriage positions and the tracking error ``actual − reference`` in micrometres.
 
@@ -21,15 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from fieldcast.engine.gcode import Toolpath, read_gcode
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.systems.base import FieldSpec, SystemSpec, register_spec
-from fieldcast.engine.systems.trajectory_dynamics import AxisParams, simulate_axis
-from fieldcast.engine.systems.trajectory_paths import FEATURES, random_toolpath
-from fieldcast.engine.systems.trajectory_planner import MotionLimits, plan_moves, sample_shaped
+from fieldcast.engine.systems.trajectory.dynamics import AxisParams, simulate_axis
+from fieldcast.engine.systems.trajectory.gcode import Toolpath, read_gcode
+from fieldcast.engine.systems.trajectory.paths import FEATURES, random_toolpath
+from fieldcast.engine.systems.trajectory.planner import MotionLimits, plan_moves, sample_shaped
 
 __all__ = [
     "INPUTS",
+    "OUT_HZ",
     "TARGETS",
     "TRAJECTORY_SPEC",
     "AxisParams",

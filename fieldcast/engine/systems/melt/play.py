@@ -12,8 +12,8 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS
-from fieldcast.engine.systems.melt_thermal import Material, ThermalParams, melt_pool_size
+from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS
+from fieldcast.engine.systems.melt.thermal import Material, ThermalParams, melt_pool_size
 
 __all__ = ["AMBIENT", "impose_controls", "step_stats"]
 

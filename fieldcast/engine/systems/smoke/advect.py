@@ -1,6 +1,6 @@
 """Advection on the MAC grid: hand-written bilinear sampling, semi-Lagrangian and limited MacCormack.
 
-Positions are in cell-index units (see :mod:`fieldcast.engine.systems.smoke_pressure` for the grid layout).
+Positions are in cell-index units (see :mod:`fieldcast.engine.systems.smoke.pressure` for the grid layout).
 Sampling clamps to the array's extent, i.e. values are extended with zero gradient beyond the domain.
 """
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fieldcast.engine.systems.smoke_advect import advect, cell_velocity, to_x_faces, to_y_faces
-from fieldcast.engine.systems.smoke_pressure import Projector, face_divergence, parse_boundary
+from fieldcast.engine.systems.smoke.advect import advect, cell_velocity, to_x_faces, to_y_faces
+from fieldcast.engine.systems.smoke.pressure import Projector, face_divergence, parse_boundary
 
 __all__ = ["SmokeControls", "SmokeParams", "SmokeSolver", "SmokeState"]
 

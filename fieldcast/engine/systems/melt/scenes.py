@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fieldcast.engine.systems.melt_grains import GrainField, GrainParams
-from fieldcast.engine.systems.melt_thermal import Laser, Material, ThermalParams, ThermalSolver
+from fieldcast.engine.systems.melt.grains import GrainField, GrainParams
+from fieldcast.engine.systems.melt.thermal import Laser, Material, ThermalParams, ThermalSolver
 
 __all__ = ["MeltScene", "ScanPass", "laser_at", "sample_scene", "simulate_scene", "simulate_trajectory"]
 
@@ -114,7 +114,7 @@ def simulate_scene(scene: MeltScene, frames: int, rng: np.random.Generator) -> d
     The grain automaton updates after every thermal sub-step, so fronts advance at most a cell per update
     while the isotherms move a fraction of a cell.
     """
-    from fieldcast.engine.systems.melt_ipf import IPF_CHANNELS
+    from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS
 
     solver = ThermalSolver(scene.nx, scene.ny, scene.dx, scene.material, scene.thermal)
     grains = GrainField(scene.nx, scene.ny, scene.grains, rng)
