@@ -1,9 +1,11 @@
 """Trajectory surrogate end to end: generate, train the packaged recipe, evaluate, export, stream.
 
 Generates a trajectory dataset (random machines, parametric toolpaths plus the packaged PrusaSlicer sample),
-trains the committed ``trajectory_lstm`` recipe on it, evaluates the model on the test split next to the
-zero and linear second-order baselines (whole trajectories streamed from a zero state), exports the
-streaming ONNX model and times onnxruntime stepping one sample at a time on one CPU thread.
+trains the committed ``trajectory_lstm`` recipe on it through the one trainer (task ``sequence``, exactly
+as ``fieldcast train trajectory_lstm --data FILE``), evaluates the best checkpoint on the test split next to
+the zero and linear second-order baselines (whole trajectories streamed from a zero state), exports the run
+as ``fieldcast export RUN`` does and times the engine's streaming session stepping one sample at a time on
+one CPU thread.
 
 Usage::
 
@@ -23,30 +25,56 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fieldcast.engine.systems.trajectory import iter_write_dataset
+from fieldcast.engine.data import open_dataset
+from fieldcast.engine.sequence_runtime import SequenceSession
+from fieldcast.engine.systems.trajectory import INPUTS, TARGETS, iter_write_dataset
 from fieldcast.resources import resource_path
+from fieldcast.training.checkpoint import load_model
 from fieldcast.training.events import FinishedEvent, ValidationEvent
-from fieldcast.training.models.lstm_export import export_streaming_onnx
-from fieldcast.training.sequence import SequenceData, load_sequence_recipe, predict_stream, train_sequence
+from fieldcast.training.export import export_run
+from fieldcast.training.runs import Curriculum
+from fieldcast.training.tasks.sequence import predict_stream
 from fieldcast.training.trajectory_eval import LinearBaseline, error_metrics, format_report, time_per_sample
 
 
-def _stream_timing(onnx_path: Path, inputs: np.ndarray, hidden: int, layers: int) -> dict[str, float]:
-    import onnxruntime as ort
+def split_arrays(path: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Whole trajectories of ``split``: inputs (T, 4) and targets (T, 2), as the sequence task reads them."""
+    with open_dataset(path) as ds:
+        names = list(ds.channel_names)
+        i_in, i_out = [names.index(n) for n in INPUTS], [names.index(n) for n in TARGETS]
+        xs, ys = [], []
+        for traj, start, stop in ds.split_segments(split):
+            w = ds.read_window(traj, start, stop - start)[:, :, 0, 0].astype(np.float64)  # (T, C)
+            xs.append(w[:, i_in])
+            ys.append(w[:, i_out])
+    return xs, ys
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+
+def stream_timing(onnx_path: Path, inputs: np.ndarray) -> dict[str, float]:
+    """Milliseconds per sample of the engine's streaming session, one thread, state carried."""
+    session = SequenceSession(onnx_path, providers=["CPUExecutionProvider"], threads=1)
     x = inputs.astype(np.float32)
-    state = {"h": np.zeros((layers, 1, hidden), np.float32), "c": np.zeros((layers, 1, hidden), np.float32)}
+    state = {"s": session.initial_state()}
 
     def step(i: int) -> None:
-        _, state["h"], state["c"] = sess.run(
-            None, {"inputs": x[i % len(x)][None], "h_in": state["h"], "c_in": state["c"]}
-        )
+        _, state["s"] = session.step(x[i % len(x)], state["s"])
 
     return time_per_sample(step, n=3000, warmup=100)
+
+
+def train(data: Path, runs: Path, epochs: int | None) -> FinishedEvent:
+    overrides = [f"train.epochs={epochs}"] if epochs else []
+    finished = None
+    for event in Curriculum("trajectory_lstm", overrides, runs, data=str(data)).run(device="cpu"):
+        if isinstance(event, ValidationEvent):
+            m = event.metrics
+            print(
+                f"epoch {event.epoch + 1}: val rmse {m['rmse_um']:.2f} µm  r2 {m['r2']:.3f}  "
+                f"(zero {m['zero_rmse_um']:.2f}, linear {m.get('linear_rmse_um', float('nan')):.2f})"
+            )
+        elif isinstance(event, FinishedEvent):
+            finished = event
+    return finished
 
 
 def main() -> None:
@@ -69,38 +97,29 @@ def main() -> None:
         pass
     print(f"generated {args.trajectories} × {args.frames} samples in {time.perf_counter() - t0:.1f} s")
 
-    overrides = {"train.epochs": args.epochs} if args.epochs else {}
-    recipe = load_sequence_recipe("trajectory_lstm", overrides)
     t0 = time.perf_counter()
-    finished = None
-    for event in train_sequence(recipe, data, folder / "run"):
-        if isinstance(event, ValidationEvent):
-            m = event.metrics
-            print(f"epoch {event.epoch + 1}: val rmse {m['rmse_um']:.2f} µm  r2 {m['r2']:.3f}")
-        elif isinstance(event, FinishedEvent):
-            finished = event
+    finished = train(data, folder / "runs", args.epochs)
     print(f"trained in {time.perf_counter() - t0:.1f} s ({finished.status}, step {finished.step})")
-
-    from fieldcast.training.checkpoint import load_model
 
     net, sidecar = load_model(finished.best)
     norm = sidecar["normalisation"]
-    train, test = SequenceData(data, "train"), SequenceData(data, "test")
-    truth = np.concatenate(test.targets)
-    baseline = LinearBaseline.fit(train.inputs, train.targets)
+    (train_x, train_y), (test_x, test_y) = split_arrays(data, "train"), split_arrays(data, "test")
+    truth = np.concatenate(test_y)
+    baseline = LinearBaseline.fit(train_x, train_y)
+    streamed = [predict_stream(net, x, norm) for x in test_x]
     results = {
-        "surrogate": error_metrics(
-            np.concatenate([predict_stream(net, x, norm) for x in test.inputs]), truth
-        ),
-        "linear": error_metrics(np.concatenate([baseline.predict(x) for x in test.inputs]), truth),
+        "surrogate": error_metrics(np.concatenate(streamed), truth),
+        "linear": error_metrics(np.concatenate([baseline.predict(x) for x in test_x]), truth),
         "zero": error_metrics(np.zeros_like(truth), truth),
     }
-    onnx_path = export_streaming_onnx(
-        net, norm, folder / "trajectory_lstm.onnx", provenance={"checkpoint": str(finished.best)},
-        metrics={k: results["surrogate"][k] for k in ("mae_um", "rmse_um", "r2")},
-    )  # fmt: skip
-    timing = _stream_timing(onnx_path, test.inputs[0], net.config.hidden_size, net.config.num_layers)
-    print(f"test: {len(test.inputs)} trajectories, {truth.shape[0]} samples; linear baseline {baseline.kind}")
+    for _ in export_run(finished.run_dir):  # what `fieldcast export RUN` runs
+        pass
+    onnx_path = finished.run_dir / "model.onnx"
+    session = SequenceSession(onnx_path, providers=["CPUExecutionProvider"], threads=1)
+    parity = float(np.max(np.abs(session.predict(test_x[0]) - streamed[0])))
+    timing = stream_timing(onnx_path, test_x[0])
+    print(f"test: {len(test_x)} trajectories, {truth.shape[0]} samples; linear baseline {baseline.kind}")
+    print(f"exported {onnx_path}: streamed ONNX vs torch max |diff| {parity:.2e} µm")
     print("\n".join(format_report(results, timing)))
     s = results["surrogate"]
     print(

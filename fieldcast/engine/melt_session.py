@@ -55,7 +55,7 @@ __all__ = [
 
 SOLVER = "solver"
 MICROSTRUCTURE_INPUTS = (*IPF_CHANNELS, "temperature", "temperature@t+1")
-_CONTEXT = 3  # transitions the microstructure model sees, as in its training windows
+_CONTEXT = 3  # transitions the microstructure model sees when its metadata does not say (older exports)
 _AUTOMATON_UPDATES = 8  # grain updates per frame when the automaton follows a model's temperature
 
 
@@ -296,7 +296,9 @@ class MicrostructureModel:
         self.session = session
         self.keep_solid = keep_solid
         self.liquidus = Material().liquidus
-        self._frames: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=_CONTEXT)
+        # The sliding window of transitions, as long as the model's training windows (fieldcast.context).
+        self.context = int(getattr(session.info, "context", 0) or _CONTEXT)
+        self._frames: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=self.context)
 
     def reset(self, ipf: np.ndarray, temperature: np.ndarray) -> None:
         """Start from a plate at rest: the first frame stands for the earlier ones of the window."""
@@ -304,7 +306,7 @@ class MicrostructureModel:
         if problem:
             raise ValueError(problem)
         self._frames.clear()
-        for _ in range(_CONTEXT):
+        for _ in range(self.context):
             self._frames.append((ipf.astype(np.float32), temperature.astype(np.float32)))
 
     def step(self, t_next: np.ndarray) -> np.ndarray:

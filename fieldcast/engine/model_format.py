@@ -9,6 +9,12 @@ An exported model is one ONNX file the engine can run with nothing else:
   ``{"input", "output", "channels", "downsample"}``: a float32 ``(batch, channels, nx/d, ny/d)`` tensor
   that starts at zero and is fed back every step).
 
+``fieldcast.task`` says how the model is stepped: ``field_rollout`` (history of the state plus controls) or
+``recurrent_field`` (the state, and condition channels at ``t`` and ``t+1``, named ``<channel>@t+1``, with
+recurrent tensors); models without the key are read by their signature. ``fieldcast.context`` (recurrent
+models) is the number of transitions the model was trained to see from a zero state: it is run over a
+sliding window of that many transitions; 0 carries its state through the whole rollout.
+
 Every ``metadata_props`` value is a string; structured values are JSON. ``fieldcast.spec`` (optional) is the
 model's whole system spec (:func:`fieldcast.engine.systems.spec_to_dict`), so that a model of a system this
 installation does not know (``generic:...``) still names its fields, roles and units.
@@ -28,6 +34,8 @@ __all__ = [
     "FORMAT_MAJOR",
     "INPUT",
     "OUTPUT",
+    "SEQUENCE_FORMAT_NAME",
+    "TASKS",
     "VARIANTS",
     "ModelInfo",
     "RecurrentState",
@@ -42,6 +50,9 @@ INPUT = "fields"
 OUTPUT = "next_fields"
 VARIANTS = ("fp32", "fp16", "int8")
 PREFIX = "fieldcast."
+TASKS = ("field_rollout", "recurrent_field")
+# Sequence models (streaming LSTMs) have their own format, read by fieldcast.engine.sequence_runtime.
+SEQUENCE_FORMAT_NAME = "fieldcast-sequence-onnx"
 
 # Keys every Fieldcast model must carry; the others have defaults.
 _REQUIRED = ("format", "system", "input_channels", "output_channels", "history", "layout")
@@ -85,6 +96,8 @@ class ModelInfo:
     recurrent : recurrent tensors carried between steps (empty for feed-forward models).
     spec : the system spec the model was trained on (:func:`~fieldcast.engine.systems.spec_to_dict`), or
         None for models exported before specs travelled with them.
+    task : ``field_rollout`` or ``recurrent_field`` (empty: read from the signature, see :attr:`kind`).
+    context : transitions a recurrent model sees from a zero state (0: its state is carried throughout).
     """
 
     system: str
@@ -105,6 +118,13 @@ class ModelInfo:
     model: dict[str, Any] = field(default_factory=dict)
     recurrent: tuple[RecurrentState, ...] = ()
     spec: dict[str, Any] | None = None
+    task: str = ""
+    context: int = 0
+
+    @property
+    def kind(self) -> str:
+        """How the model is stepped: its ``task``, else ``recurrent_field`` when it has recurrent tensors."""
+        return self.task or ("recurrent_field" if self.recurrent else "field_rollout")
 
     def system_spec(self) -> SystemSpec:
         """The model's system spec: the one it carries, else the built-in one (KeyError if unknown)."""
@@ -140,7 +160,10 @@ def build_metadata(info: ModelInfo) -> dict[str, str]:
         "metrics": info.metrics,
         "model": info.model,
         "recurrent": [vars(r) for r in info.recurrent],
+        "task": info.kind,
     }
+    if info.recurrent:
+        values["context"] = int(info.context)
     if info.spec is not None:
         values["spec"] = spec_to_dict(resolve_spec(info.system, info.spec))
     return {PREFIX + k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in values.items()}
@@ -170,6 +193,8 @@ def parse_spec(props: Mapping[str, str], system: str) -> dict[str, Any] | None:
 
 def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
     """Read a :class:`ModelInfo` from ``metadata_props``; ValueError naming the first problem."""
+    if props.get(PREFIX + "format", "").startswith(SEQUENCE_FORMAT_NAME + "/"):
+        raise ValueError("a sequence model, not a field model (it streams samples, not fields)")
     missing = [k for k in _REQUIRED if PREFIX + k not in props]
     if missing:
         raise ValueError(f"not a Fieldcast model (metadata {', '.join(PREFIX + k for k in missing)} missing)")
@@ -206,9 +231,15 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
             model=dict(get("model", {})),
             recurrent=tuple(RecurrentState(**r) for r in get("recurrent", [])),
             spec=spec,
+            task=props.get(PREFIX + "task", ""),
+            context=int(get("context", 0)),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed Fieldcast metadata ({exc})") from None
+    if info.task and info.task not in TASKS:
+        raise ValueError(f"metadata {PREFIX}task: unknown task {info.task!r} (expected {', '.join(TASKS)})")
+    if info.context < 0:
+        raise ValueError(f"metadata {PREFIX}context must be 0 or more, got {info.context}")
     _check_layout(info)
     return info
 

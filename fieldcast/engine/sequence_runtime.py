@@ -52,6 +52,9 @@ class SequenceInfo:
     dt, time_units : time between samples the model was trained on.
     metrics, provenance, model : validation metrics, export provenance, registry record.
     spec : the system spec the model was trained on (``fieldcast.spec``), or None when it carries none.
+    variant : ``fp32``, ``fp16`` or ``int8``.
+    normalisation : the training statistics baked into the graph (``in_mean``, ``in_std``, ``out_mean``,
+        ``out_std``, physical units), empty when the file does not list them.
     """
 
     system: str
@@ -67,6 +70,12 @@ class SequenceInfo:
     provenance: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] | None = None
+    variant: str = "fp32"
+    normalisation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "sequence"
 
     def system_spec(self) -> SystemSpec:
         """The model's system spec: the one it carries, else the built-in one (KeyError if unknown)."""
@@ -107,12 +116,25 @@ def _parse_info(props: dict[str, str]) -> SequenceInfo:
             provenance=dict(get("provenance", {})),
             model=dict(get("model", {})),
             spec=spec,
+            variant=props.get(PREFIX + "variant", "fp32"),
+            normalisation=_normalisation(get("normalisation", {})),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed Fieldcast sequence metadata ({exc})") from None
     if not (info.input_channels and info.output_channels and info.layers >= 1 and info.hidden >= 1):
         raise ValueError("metadata lists no channels or an empty recurrent state")
     return info
+
+
+def _normalisation(data: Any) -> dict[str, list[float]]:
+    """The statistics of ``fieldcast.normalisation`` as lists of floats (names and other keys dropped)."""
+    if not isinstance(data, dict):
+        raise ValueError("normalisation is not an object")
+    out = {}
+    for key in ("in_mean", "in_std", "out_mean", "out_std"):
+        if key in data:
+            out[key] = [float(v) for v in data[key]]
+    return out
 
 
 def _dims(value) -> list[int | None]:
@@ -146,6 +168,19 @@ def _check_signature(model, info: SequenceInfo, path: Path) -> None:
             raise ModelError(path, f"{name!r} must be a float32 ({shape}) tensor as the metadata describes")
 
 
+def _check_normalisation(info: SequenceInfo, path: Path) -> None:
+    """The statistics the metadata lists must have one value per channel."""
+    norm = info.normalisation
+    for key, names in (("in", info.input_channels), ("out", info.output_channels)):
+        for stat in ("mean", "std"):
+            values = norm.get(f"{key}_{stat}")
+            if values is not None and len(values) != len(names):
+                raise ModelError(
+                    path,
+                    f"metadata normalisation {key}_{stat} has {len(values)} values for {len(names)} channels",
+                )
+
+
 def load_sequence_checked(path: str | os.PathLike):
     """Load and check a sequence model without running it; returns ``(onnx.ModelProto, SequenceInfo)``.
 
@@ -175,6 +210,7 @@ def load_sequence_checked(path: str | os.PathLike):
     except ValueError as exc:
         raise ModelError(path, str(exc)) from None
     _check_signature(model, info, path)
+    _check_normalisation(info, path)
     return model, info
 
 

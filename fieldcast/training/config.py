@@ -375,8 +375,8 @@ def _check_values(recipe: Recipe, source: str) -> None:
         "sequence.stride": recipe.sequence.stride,
     }
     problems += [(k, f"must be at least 1, got {v}") for k, v in positive.items() if v < 1]
-    if not (recipe.optim.lr > 0 and recipe.optim.lr < float("inf")):
-        problems.append(("optim.lr", f"must be a positive finite number, got {recipe.optim.lr}"))
+    if not (recipe.optim.lr >= 0 and recipe.optim.lr < float("inf")):
+        problems.append(("optim.lr", f"must be a finite number >= 0, got {recipe.optim.lr}"))
     if not recipe.rollout.input_noise >= 0.0:
         problems.append(("rollout.input_noise", f"must be >= 0, got {recipe.rollout.input_noise}"))
     if not 0 <= recipe.sequence.warmup < recipe.sequence.seq_len:

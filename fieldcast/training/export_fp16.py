@@ -2,9 +2,11 @@
 
 Float initializers and constants become float16 where only float16 nodes read them; every node runs in
 float16 except the few whose float inputs the ONNX standard pins to float32 (``Resize`` scales/roi, ``Range``
-...), which stay float32. A ``Cast`` is inserted wherever a tensor crosses between the two precisions, in
-particular right after each graph input and right before each graph output, so callers still feed and read
-float32 in physical units.
+...), and the cheap elementwise edges of the graph: the normalisation of the physical-unit inputs (with the
+slicing and comparisons that read it, e.g. a liquidus test on a temperature in kelvin, whose 1 K float16
+steps near 1700 K would flip cells) and the de-normalisation in front of the outputs. A ``Cast`` is inserted
+wherever a tensor crosses between the two precisions, so callers still feed and read float32 in physical
+units.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ __all__ = ["KEEP_FP32_OPS", "to_float16"]
 KEEP_FP32_OPS = frozenset(
     {"Resize", "Upsample", "Range", "ConstantOfShape", "RandomNormalLike", "RandomUniformLike"}
 )
+
+# Cheap ops that stay float32 at the graph's edges (reading the inputs, or feeding only the outputs).
+EDGE_OPS = frozenset(
+    {"Sub", "Div", "Mul", "Add", "Slice", "Gather", "Concat", "Split", "Unsqueeze", "Squeeze", "Reshape",
+     "Identity", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal"}
+)  # fmt: skip
+_AFFINE = frozenset({"Sub", "Div", "Mul", "Add"})
 
 _F32, _F16 = TensorProto.FLOAT, TensorProto.FLOAT16
 
@@ -65,7 +74,8 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
         node.output[:] = [renamed.get(o, o) for o in node.output]
     floats |= set(renamed.values())
     # Protobuf hands out fresh wrapper objects on each access, so nodes are identified by position.
-    half_nodes = {k for k, n in enumerate(g.node) if n.op_type not in KEEP_FP32_OPS}
+    edges = _input_edge(g) | _output_edge(g, set(renamed.values()))
+    half_nodes = {k for k, n in enumerate(g.node) if n.op_type not in KEEP_FP32_OPS and k not in edges}
     readers: dict[str, list[int]] = {}
     for k, node in enumerate(g.node):
         for name in node.input:
@@ -103,6 +113,35 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     g.node.extend(new_nodes)
     del g.value_info[:]  # intermediate types changed; ONNX Runtime re-infers them
     return model
+
+
+def _input_edge(g: onnx.GraphProto) -> set[int]:
+    """Positions of the :data:`EDGE_OPS` nodes computed from the graph inputs and constants alone."""
+    exact = {i.name for i in g.input} | {t.name for t in g.initializer}
+    edge: set[int] = set()
+    for k, node in enumerate(g.node):  # nodes are in topological order
+        if node.op_type == "Constant":
+            exact.update(node.output)
+        elif node.op_type in EDGE_OPS and all(not i or i in exact for i in node.input):
+            edge.add(k)
+            exact.update(node.output)
+    return edge
+
+
+def _output_edge(g: onnx.GraphProto, outputs: set[str]) -> set[int]:
+    """Positions of the affine nodes (de-normalisation) whose results only feed ``outputs``."""
+    readers: dict[str, list[int]] = {}
+    for k, node in enumerate(g.node):
+        for name in node.input:
+            readers.setdefault(name, []).append(k)
+    edge: set[int] = set()
+    for k in range(len(g.node) - 1, -1, -1):
+        node = g.node[k]
+        if node.op_type not in _AFFINE:
+            continue
+        if all(o in outputs or (readers.get(o) and all(r in edge for r in readers[o])) for o in node.output):
+            edge.add(k)
+    return edge
 
 
 def _with_casts(g: onnx.GraphProto, half_nodes: set[int], precision: dict[str, int]) -> list:

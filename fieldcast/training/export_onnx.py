@@ -9,18 +9,31 @@ a ``recurrent_states`` attribute (a list of ``(channels, downsample)``) and a fo
 from __future__ import annotations
 
 import io
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import onnx
 import torch
 from torch import nn
 
+import fieldcast
 from fieldcast.engine.model_format import INPUT, OUTPUT, ModelInfo, RecurrentState, build_metadata
+from fieldcast.engine.systems.base import SystemSpec
 from fieldcast.training.rollout import SurrogateStep
 
-__all__ = ["OPSET", "grid_multiple", "recurrent_states", "set_metadata", "to_onnx"]
+__all__ = [
+    "OPSET",
+    "channel_units",
+    "grid_multiple",
+    "provenance",
+    "recurrent_states",
+    "set_metadata",
+    "to_onnx",
+    "validation_metrics",
+]
 
 OPSET = 17
 
@@ -109,3 +122,47 @@ def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> onnx.ModelProto:
     model.producer_name = "fieldcast"
     model.doc_string = f"Fieldcast {info.system} surrogate ({info.variant}); inputs in physical units"
     return model
+
+
+def channel_units(spec: SystemSpec, names: Sequence[str]) -> tuple[str, ...]:
+    """Units of model channels ``names`` (``density@t-1`` and ``temperature@t+1`` take their channel's)."""
+    units = {c.name: c.units for c in spec.channels()}
+    return tuple(units.get(n.split("@")[0], "") for n in names)
+
+
+def provenance(run: Path, ckpt: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
+    """Where an exported model comes from: run, recipe and data hashes, split, checkpoint, dates."""
+    from fieldcast.training.runs import read_status
+
+    status = read_status(run) or {}
+    data = sidecar.get("data") or {}
+    split = ((sidecar.get("config") or {}).get("data") or {}).get("split")
+    return {
+        "run": status.get("name", run.name),
+        "run_folder": run.name,
+        "task": sidecar.get("task", "field_rollout"),
+        "recipe_hash": status.get("config_hash"),
+        "data_hash": data.get("hash"),
+        "data_path": data.get("path"),
+        "split": split,
+        "split_note": sidecar.get("split"),
+        "checkpoint": ckpt.stem,
+        "step": sidecar.get("step"),
+        "epoch": sidecar.get("epoch"),
+        "trained": sidecar.get("created"),
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "fieldcast": fieldcast.__version__,
+    }
+
+
+def validation_metrics(run: Path) -> dict[str, Any]:
+    """The last validation record of the run (loss, per-channel errors, physics metrics, baselines)."""
+    from fieldcast.training.tracking import read_metrics
+
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    records = [r for r in read_metrics(path) if r.get("kind") == "validation"]
+    if not records:
+        return {}
+    return {k: v for k, v in records[-1].items() if k != "kind"}

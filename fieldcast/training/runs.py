@@ -155,8 +155,13 @@ class Curriculum:
         self.resume_from: Path | None = None
         if self.resume is not None:
             last = self.resume / "checkpoints" / "last.safetensors"
-            if not (self.resume / "config.yaml").is_file() or not last.is_file():
-                raise RecipeError(f"recipe {self.resume}: not a run folder with a last checkpoint")
+            if not self.resume.is_dir():
+                why = "it is a file" if self.resume.exists() else "no such folder"
+                raise RecipeError(f"--resume {self.resume}: not a run folder ({why})")
+            if not (self.resume / "config.yaml").is_file():
+                raise RecipeError(f"--resume {self.resume}: not a run folder (it has no config.yaml)")
+            if not last.is_file():
+                raise RecipeError(f"--resume {self.resume}: the run has no checkpoints/last.safetensors")
             self.stages = [
                 _with_data(load_recipe(self.resume / "config.yaml", overrides, inherit=False), data)
             ]

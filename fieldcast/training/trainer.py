@@ -116,7 +116,8 @@ class Trainer(tstate.RunMixin):
     def _build_model(self, init_weights: Path | None) -> None:
         r, ds = self.recipe, self.dataset
         if r.system not in (None, "auto", ds.spec.name):
-            raise RecipeError(f"recipe {r.source}: system {r.system!r} but the data is {ds.spec.name!r}")
+            where = getattr(ds, "path", "the data")
+            raise RecipeError(f"recipe {r.source}: system {r.system!r} but {where} is {ds.spec.name!r} data")
         if hasattr(ds, "use_split"):
             try:
                 ds.use_split(r.data.split)
@@ -125,7 +126,10 @@ class Trainer(tstate.RunMixin):
         self.resolved_split = _resolved_split(ds.split_recipe) if hasattr(ds, "split_recipe") else None
         self.split_note = getattr(ds, "split_note", "")
         self.task = get_task(r.task)(r, ds)
-        self.model = self.task.build_model()
+        try:
+            self.model = self.task.build_model()
+        except (TypeError, ValueError) as exc:  # a model family this task cannot drive, e.g. an LSTM
+            raise self.task.fail(f"model {r.model.name!r} does not fit task {r.task!r} ({exc})") from exc
         self.init_weights = init_weights
         if init_weights is not None:
             self.model.load_state_dict(load_checkpoint(init_weights)[0])

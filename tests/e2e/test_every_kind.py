@@ -37,7 +37,7 @@ def _smoke(tmp: Path) -> tuple[Path, str | None, list[str]]:
 def _melt(tmp: Path) -> tuple[Path, str | None, list[str]]:
     data = tmp / "melt.h5"
     assert (
-        cli(["generate", "melt", "--trajectories", "2", "--frames", "12", "--size", "16", "--out", str(data)])
+        cli(["generate", "melt", "--trajectories", "2", "--frames", "24", "--size", "16", "--out", str(data)])
         == 0
     )
     return data, "melt_convlstm", [*_TINY_CONVLSTM, "data.batch_size=4"]

@@ -13,9 +13,9 @@ import yaml
 
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.training import events as ev
-from fieldcast.training import trainer as trainer_module
 from fieldcast.training.checkpoint import load_checkpoint
 from fieldcast.training.config import load_recipe
+from fieldcast.training.tasks import field_rollout as task_module
 from fieldcast.training.tracking import read_metrics
 from fieldcast.training.trainer import Trainer
 
@@ -52,7 +52,7 @@ def tiny_recipe(tmp_path, smoke_ds, **train):
 
 def inject(monkeypatch, failures: int, make_error, when=lambda window: True) -> list[int]:
     """Make ``rollout_loss`` raise ``make_error()`` on its first ``failures`` calls that match ``when``."""
-    real = trainer_module.rollout_loss
+    real = task_module.rollout_loss
     sizes: list[int] = []
 
     def flaky(module, window, *args, **kwargs):
@@ -62,7 +62,7 @@ def inject(monkeypatch, failures: int, make_error, when=lambda window: True) -> 
             raise make_error()
         return real(module, window, *args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "rollout_loss", flaky)
+    monkeypatch.setattr(task_module, "rollout_loss", flaky)
     return sizes
 
 
@@ -106,7 +106,7 @@ def test_out_of_memory_at_batch_size_one_ends_the_run_cleanly(monkeypatch, tmp_p
 def test_cancel_returns_within_one_batch(monkeypatch, tmp_path, smoke_ds):
     recipe = tiny_recipe(tmp_path, smoke_ds, epochs=5)
     token = CancelToken()
-    real = trainer_module.rollout_loss
+    real = task_module.rollout_loss
     calls = []
 
     def cancelling(module, window, *args, **kwargs):
@@ -115,7 +115,7 @@ def test_cancel_returns_within_one_batch(monkeypatch, tmp_path, smoke_ds):
             token.cancel()  # as if the user pressed Stop while this batch runs
         return real(module, window, *args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "rollout_loss", cancelling)
+    monkeypatch.setattr(task_module, "rollout_loss", cancelling)
     events = list(Trainer(recipe, smoke_ds, tmp_path / "run", token=token).run())
     fin = events[-1]
     assert fin.status == "cancelled" and fin.step == 3 and len(calls) == 3  # the batch ran, no other did

@@ -52,6 +52,24 @@ def smoke_ds(smoke_file):
     return open_dataset(smoke_file)
 
 
+@pytest.fixture(scope="session")
+def tiny_melt_file(tmp_path_factory) -> Path:
+    """3 melt runs of 16 frames on a 32 x 16 plate (the recurrent-field task's smallest real data)."""
+    from melt_data import write_melt_dataset
+
+    return write_melt_dataset(tmp_path_factory.mktemp("melt") / "melt.h5", 3, 16, 32)
+
+
+@pytest.fixture(scope="session")
+def tiny_traj_file(tmp_path_factory) -> Path:
+    """4 printer trajectories of 200 samples (the sequence task's smallest real data)."""
+    from fieldcast.engine.systems.trajectory import iter_write_dataset
+
+    path = tmp_path_factory.mktemp("traj") / "traj.h5"
+    list(iter_write_dataset(path, 4, 200, seed=3))
+    return path
+
+
 TINY = {
     "system": "smoke",
     "data": {
@@ -92,3 +110,54 @@ def write_recipe(tmp_path, smoke_file):
         return path
 
     return write
+
+
+@pytest.fixture
+def task_recipe(tmp_path, smoke_file, tiny_melt_file, tiny_traj_file):
+    """``task_recipe(task, changes=None) -> (recipe path, data path)``: a tiny recipe of each task.
+
+    field_rollout trains the smoke UNet of TINY, recurrent_field a small melt ConvLSTM, sequence a small
+    trajectory LSTM; each recipe names no data file (pass ``--data``) and fits a few seconds on one core.
+    """
+    ipf = [f"ipf_{a}_{c}" for a in "xyz" for c in "rgb"]
+    recipes = {
+        "field_rollout": (deep_update(TINY, {"task": "field_rollout"}), smoke_file),
+        "recurrent_field": (
+            {
+                "system": "melt",
+                "task": "recurrent_field",
+                "data": {"batch_size": 2, "state_channels": ipf, "max_train_windows": 8},
+                "recurrent": {"context": 3, "unroll": 1},
+                "model": {
+                    "name": "convlstm",
+                    "args": {"widths": [4, 8], "hidden": 8, "decoder_widths": [8, 4], "residual": True},
+                },
+                "optim": {"lr": 1e-3, "grad_clip": 1.0},
+                "train": {"epochs": 1, "log_every": 1},
+            },
+            tiny_melt_file,
+        ),
+        "sequence": (
+            {
+                "system": "trajectory",
+                "task": "sequence",
+                "data": {"batch_size": 4, "max_train_windows": 16},
+                "sequence": {"seq_len": 30, "stride": 10, "warmup": 5},
+                "model": {"name": "lstm", "args": {"encoder_size": 8, "hidden_size": 16, "num_layers": 1}},
+                "loss": {"mse": 0.0, "hybrid": 1.0},
+                "optim": {"name": "adamw", "lr": 1e-3, "grad_clip": 1.0},
+                "train": {"epochs": 1, "log_every": 1, "amp": False},
+            },
+            tiny_traj_file,
+        ),
+    }
+
+    def make(task: str, changes: dict | None = None, name: str | None = None) -> tuple[Path, Path]:
+        data, data_file = recipes[task]
+        data = deep_update(data, changes or {})
+        data.setdefault("data", {}).pop("path", None)
+        path = tmp_path / f"{name or task}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path, data_file
+
+    return make

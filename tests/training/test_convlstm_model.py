@@ -46,7 +46,7 @@ def test_onnx_export_carries_the_recurrent_state(tmp_path):
     pytest.importorskip("onnxruntime")
     from fieldcast.engine.runtime import ModelSession
     from fieldcast.training.checkpoint import save_checkpoint
-    from fieldcast.training.melt_train import export_convlstm
+    from fieldcast.training.export import export_run
 
     torch.manual_seed(0)
     model = build_model("convlstm", {"widths": [4, 8, 8], "hidden": 8, "decoder_widths": [8, 8, 4]}).eval()
@@ -59,14 +59,33 @@ def test_onnx_export_carries_the_recurrent_state(tmp_path):
         "input_names": [*names, "temperature", "temperature@t+1"],
         "output_names": names,
     }
-    side = {"step": 1, "epoch": 0, "normalisation": norm, "grid": [32, 16], "liquidus": 1723.0, "dt": 2e-5}
-    weights = save_checkpoint(tmp_path, "best", model, side)
-    report = export_convlstm(weights, tmp_path / "model.onnx")
-    assert report["max_abs_diff"] < 1e-4
+    side = {
+        "step": 1,
+        "epoch": 0,
+        "task": "recurrent_field",
+        "system": "melt",
+        "normalisation": norm,
+        "grid": [32, 16],
+        "state_channels": names,
+        "condition_channels": ["temperature"],
+        "context": 3,
+        "liquidus": 1723.0,
+        "dt": 2e-5,
+    }
+    save_checkpoint(tmp_path / "checkpoints", "best", model, side)
+    job = export_run(tmp_path)
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(job)
+    parity = done.value.value["variants"]["fp32"]["parity"]
+    assert parity["ok"] and parity["streamed_steps"] >= 3 and parity["max_abs"] < 1e-4
     session = ModelSession(tmp_path / "model.onnx", threads=1)
-    assert [r.channels for r in session.info.recurrent] == [8, 8]
+    info = session.info
+    assert [r.channels for r in info.recurrent] == [8, 8]
+    assert info.kind == "recurrent_field" and info.context == 3 and info.system_spec().name == "melt"
+    assert info.layout["controls"] == ["temperature", "temperature@t+1"] and info.input_units[-1] == "K"
     fields = np.zeros((1, 11, 32, 16), np.float32)
     fields[:, 9:] = 2000.0  # all liquid at t+1: no orientation anywhere
-    feeds = {r.input: np.zeros(r.shape(1, 32, 16), np.float32) for r in session.info.recurrent}
+    feeds = {r.input: np.zeros(r.shape(1, 32, 16), np.float32) for r in info.recurrent}
     out = session.run({"fields": fields, **feeds})
     np.testing.assert_allclose(out["next_fields"], 0.0, atol=1e-6)

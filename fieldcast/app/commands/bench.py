@@ -1,4 +1,8 @@
-"""``fieldcast bench MODEL.onnx``: rollout speed, runtime overhead, GFLOP/s and stability of a model."""
+"""``fieldcast bench MODEL.onnx``: rollout speed, runtime overhead, GFLOP/s and stability of a model.
+
+Field models (feed-forward or recurrent) are rolled out at ``--size``; sequence models are streamed one
+sample per call (``--size`` does not apply).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ HELP = "measure an exported model: steps/s, ms per step, overhead against bare O
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="an exported Fieldcast model (.onnx)")
-    parser.add_argument("--size", type=int, default=128, help="grid size in cells (default 128)")
+    parser.add_argument(
+        "--size", type=int, default=128, help="grid size in cells (default 128; field models)"
+    )
     parser.add_argument("--steps", type=int, default=600, help="rollout steps measured (default 600)")
     parser.add_argument("--warmup", type=int, default=20, help="steps run before measuring (default 20)")
     parser.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
@@ -24,9 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def print_report(r: dict[str, Any], stream: TextIO) -> None:
     """The human-readable figures."""
+    where = (
+        f"one sample per call, {r['steps']} samples streamed"
+        if r.get("task") == "sequence"
+        else f"{r['size']}x{r['size']}, {r['steps']} steps"
+    )
     lines = [
         f"model        {r['model']} ({r['variant']}) on {', '.join(r['providers'])}, {r['threads']} threads",
-        f"grid         {r['size']}x{r['size']}, {r['steps']} steps",
+        f"{'stream' if r.get('task') == 'sequence' else 'grid':<13}{where}",
         f"speed        {r['steps_per_s']:.1f} steps/s, "
         f"{r['ms_p50']:.3f} ms/step median, {r['ms_p99']:.3f} ms p99",
         f"model time   {r['ms_model_p50']:.3f} ms median inside the rollout; "
@@ -62,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         finished = drive(capture(), token)
-    except (ModelError, ValueError) as exc:
+    except (ModelError, OSError, ValueError) as exc:  # each names the model file
         print(f"fieldcast bench: {exc}", file=sys.stderr)
         return 2
     if not finished:

@@ -1,4 +1,8 @@
-"""``fieldcast export RUN``: write the run's ONNX model (and fp16 / INT8 variants), print a parity table."""
+"""``fieldcast export RUN``: write the run's ONNX model (and fp16 / INT8 variants), print a parity table.
+
+Every run kind exports the same way (field rollout, recurrent field, sequence); a variant that cannot exist
+for a model gets a "not applicable" line with the reason instead of a file.
+"""
 
 from __future__ import annotations
 
@@ -14,34 +18,67 @@ HELP = "export a trained run to ONNX (fp32, optional fp16 and INT8), checked aga
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run folder (holds checkpoints/)")
     parser.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx")
-    parser.add_argument("--int8", action="store_true", help="also write model.int8.onnx (static, calibrated)")
+    parser.add_argument("--int8", action="store_true", help="also write model.int8.onnx (INT8, checked)")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="weights to export")
     parser.add_argument("--out", type=Path, metavar="FILE", help="fp32 model path (default RUN/model.onnx)")
     parser.add_argument("--data", type=Path, metavar="FILE", help="dataset for checks (default: the run's)")
 
 
-def print_table(report: dict[str, Any], stream: TextIO) -> None:
-    """Parity and rollout error of each variant, side by side."""
-    rows = []
-    horizons: list[str] = []
+def _columns(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The error columns: nmse at each horizon (field models) or RMSE and R² (sequence models)."""
+    cols: list[tuple[str, Any]] = []
     for rec in report["variants"].values():
-        for h in (rec.get("rollout") or {}).get("horizons", {}):
-            if str(h) not in horizons:
-                horizons.append(str(h))
+        rollout = rec.get("rollout") or {}
+        for h in rollout.get("horizons", {}):
+            key = (f"nmse@{h}", ("horizons", str(h), "nmse"))
+            if key not in cols:
+                cols.append(key)
+        for name in ("rmse", "r2"):
+            key = (name, (name,))
+            if name in rollout and key not in cols:
+                cols.append(key)
+    return cols
+
+
+def _cell(rollout: dict[str, Any] | None, path: tuple[str, ...]) -> str:
+    value: Any = rollout or {}
+    for part in path:
+        if isinstance(value, dict):
+            value = value.get(part, value.get(int(part)) if part.isdigit() else None)
+        else:
+            value = None
+    return f"{value:>12.4g}" if isinstance(value, (int, float)) else f"{'-':>12}"
+
+
+def print_table(report: dict[str, Any], stream: TextIO) -> None:
+    """Parity and validation error of each variant, side by side; "not applicable" rows say why."""
+    cols = _columns(report)
     head = f"{'variant':<8}{'file':<22}{'KiB':>8}{'max abs':>12}{'max rel':>12}"
-    head += "".join(f"{'nmse@' + h:>12}" for h in horizons)
-    rows.append(head)
+    rows = [head + "".join(f"{name:>12}" for name, _ in cols)]
+    notes = []
     for variant, rec in report["variants"].items():
+        if rec.get("not_applicable"):
+            rows.append(f"{variant:<8}not applicable: {rec['not_applicable']}")
+            continue
         p = rec["parity"]
         line = f"{variant:<8}{rec['path']:<22}{rec['bytes'] / 1024:>8.1f}"
         line += f"{p['max_abs']:>12.3g}{p['max_rel']:>12.3g}"
-        hz = {str(k): v for k, v in (rec.get("rollout") or {}).get("horizons", {}).items()}
-        line += "".join(f"{hz[h]['nmse']:>12.4g}" if h in hz else f"{'-':>12}" for h in horizons)
-        rows.append(line)
+        rows.append(line + "".join(_cell(rec.get("rollout"), path) for _, path in cols))
+        if rec.get("method"):
+            notes.append(f"{variant}: {rec['method']}")
+        rollout = rec.get("rollout") or {}
+        if "error" in rollout:
+            notes.append(f"{variant}: validation error not measured ({rollout['error']})")
     stream.write("\n".join(rows) + "\n")
-    stream.write(
-        f"parity inputs: {report['inputs']}; fp32 tolerance {report['tolerance']['fp32_max_rel']:g}\n"
+    streamed = next(
+        (r["parity"].get("streamed_steps") for r in report["variants"].values() if "parity" in r), None
     )
+    how = f", {streamed} steps streamed with the state fed back" if streamed else ""
+    stream.write(
+        f"parity inputs: {report['inputs']}{how}; fp32 tolerance {report['tolerance']['fp32_max_rel']:g}\n"
+    )
+    for note in dict.fromkeys(notes):
+        stream.write(note + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,19 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldcast.engine.jobs import CancelToken
     from fieldcast.engine.runtime import ModelError
     from fieldcast.training.export import export_run
-    from fieldcast.training.melt_train import export_convlstm, is_melt_run
 
-    if is_melt_run(args.run):
-        # The microstructure ConvLSTM streams its recurrent state and takes the next temperature as input.
-        weights = Path(args.run) / "checkpoints" / f"{args.checkpoint}.safetensors"
-        out = Path(args.out) if args.out else Path(args.run) / "model.onnx"
-        try:
-            report = export_convlstm(weights, out)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            print(f"fieldcast export: {exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {out}; torch vs ONNX over a 3-step stream: {report}")
-        return 0
     token = CancelToken()
     job = export_run(
         args.run,
@@ -79,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         finished = drive(capture(), token)
-    except (FileNotFoundError, KeyError, ValueError, ModelError) as exc:
+    except KeyError as exc:  # a record without a key the exporter needs: still one line, never a traceback
+        key = exc.args[0] if exc.args else "?"
+        print(f"fieldcast export: {args.run}: the run lacks {key!r}", file=sys.stderr)
+        return 2
+    except (ModelError, OSError, ValueError) as exc:  # ExportError, CheckpointError, DatasetError among them
         print(f"fieldcast export: {exc}", file=sys.stderr)
         return 2
     if not finished:

@@ -13,6 +13,7 @@ from fieldcast.engine.data.splits import (
     choose_split,
     describe_split,
     segments_from_recipe,
+    split_by_trajectory,
     windows_in_segments,
 )
 from fieldcast.engine.data.stats import iter_compute_stats, stats_from_json
@@ -256,7 +257,11 @@ class FieldDataset:
 
     @property
     def has_stored_stats(self) -> bool:
-        stored = (self._layout.meta or {}).get("stats")
+        meta = self._layout.meta or {}
+        stored = meta.get("stats")
+        written = meta.get("splits") or split_by_trajectory(self.n_trajectories)
+        if self._recompute_stats or self.split_recipe != written:
+            return False  # they describe another train split
         return bool(stored) and stats_from_json(stored, len(self.channel_names)) is not None
 
     @property
@@ -267,8 +272,13 @@ class FieldDataset:
         once from the train split and kept in memory.
         """
         if self._stats is None:
-            stored = (self._layout.meta or {}).get("stats")
-            if self._recompute_stats:
+            meta = self._layout.meta or {}
+            stored = meta.get("stats")
+            # Stored statistics describe the train split the writer stored (by trajectory when none is);
+            # a split cut another way (a file with fewer than three trajectories, a recipe's time ratios)
+            # gets its own, from its own training frames.
+            written = meta.get("splits") or split_by_trajectory(self.n_trajectories)
+            if self._recompute_stats or self.split_recipe != written:
                 stored = None
             self._stats = stats_from_json(stored, len(self.channel_names)) if stored else None
             if self._stats is None:

@@ -2,14 +2,16 @@
 
 Signature (float32, batch ``B``, usually 1)::
 
-    inputs  (B, 4)  reference motion in physical units (mm, mm/s)   → errors (B, 2) in µm
-    h_in    (layers, B, hidden)                                       → h_out
-    c_in    (layers, B, hidden)                                       → c_out
+    inputs  (B, C_in)   per-sample inputs in physical units (for the printer: mm, mm/s)  → errors (B, C_out)
+    h_in    (layers, B, hidden)                                                              → h_out
+    c_in    (layers, B, hidden)                                                              → c_out
 
-Normalisation is inside the graph, and the state starts at zero. ``metadata_props`` carry the system,
-channel names and units, time step, model record, normalisation provenance and metrics under the
-``fieldcast.`` prefix; the format is ``fieldcast-sequence-onnx/1`` because the field-model format's layout
-(a next-state model whose state is among its inputs) does not describe a sequence regressor.
+Normalisation is inside the graph, and the state starts at zero. ``metadata_props`` carry, under the
+``fieldcast.`` prefix, everything ``fieldcast eval``, ``fieldcast bench`` and Play need without the run:
+the system and its spec (``fieldcast.spec``, so a system this installation does not know still names its
+fields), channel names and units, time step, variant, the recurrent state's shape, the model record,
+normalisation, provenance and metrics. The format is ``fieldcast-sequence-onnx/1`` because the field-model
+format's layout (a next-state model whose state is among its inputs) does not describe a sequence regressor.
 """
 
 from __future__ import annotations
@@ -18,17 +20,29 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import onnx
 import torch
 from torch import nn
 
 from fieldcast.training.models.lstm import LSTMNet
 
-__all__ = ["FORMAT", "StreamingLSTM", "export_streaming_onnx"]
+__all__ = [
+    "FORMAT",
+    "StreamingLSTM",
+    "export_streaming_onnx",
+    "sequence_metadata",
+    "set_sequence_metadata",
+    "streaming_model",
+]
 
 FORMAT = "fieldcast-sequence-onnx/1"
+OPSET = 17
+_TRAJECTORY_INPUTS = (("x_ref", "mm"), ("y_ref", "mm"), ("vx_ref", "mm/s"), ("vy_ref", "mm/s"))
+_TRAJECTORY_OUTPUTS = (("error_x", "um"), ("error_y", "um"))
 
 
 class StreamingLSTM(nn.Module):
@@ -45,29 +59,9 @@ class StreamingLSTM(nn.Module):
         return y * self.out_std + self.out_mean, h2, c2
 
 
-def export_streaming_onnx(
-    net: LSTMNet,
-    norm: dict[str, list[float]],
-    path: str | Path,
-    *,
-    system: str = "trajectory",
-    inputs: tuple[tuple[str, str], ...] = (
-        ("x_ref", "mm"),
-        ("y_ref", "mm"),
-        ("vx_ref", "mm/s"),
-        ("vy_ref", "mm/s"),
-    ),
-    outputs: tuple[tuple[str, str], ...] = (("error_x", "um"), ("error_y", "um")),
-    dt: float = 0.01,
-    provenance: dict[str, Any] | None = None,
-    metrics: dict[str, float] | None = None,
-) -> Path:
-    """Write the streaming ONNX model of ``net`` (eval mode, CPU) to ``path`` and check it loads."""
-    import onnx
-
-    net = net.eval().to("cpu")
-    module = StreamingLSTM(net, norm).eval()
-    cfg = net.config
+def _trace(module: StreamingLSTM) -> onnx.ModelProto:
+    """Trace ``module`` (eval, CPU) into the streaming signature."""
+    cfg = module.net.config
     state = torch.zeros(cfg.num_layers, 1, cfg.hidden_size)
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -88,19 +82,39 @@ def export_streaming_onnx(
                 "h_out": {1: "batch"},
                 "c_out": {1: "batch"},
             },  # fmt: skip
-            opset_version=17,
+            opset_version=OPSET,
         )
-    model = onnx.load_from_string(buf.getvalue())
+    return onnx.load_from_string(buf.getvalue())
+
+
+def sequence_metadata(
+    net: LSTMNet,
+    norm: dict[str, Any],
+    *,
+    system: str = "trajectory",
+    inputs: Sequence[tuple[str, str]] = _TRAJECTORY_INPUTS,
+    outputs: Sequence[tuple[str, str]] = _TRAJECTORY_OUTPUTS,
+    dt: float = 0.01,
+    time_units: str = "s",
+    spec: dict[str, Any] | None = None,
+    variant: str = "fp32",
+    provenance: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``fieldcast.*`` metadata values (before JSON encoding) of a streaming model of ``net``."""
+    cfg = net.config
     meta = {
         "format": FORMAT,
         "system": system,
         "kind": "sequence",
+        "task": "sequence",
+        "variant": variant,
         "input_channels": [n for n, _ in inputs],
         "input_units": [u for _, u in inputs],
         "output_channels": [n for n, _ in outputs],
         "output_units": [u for _, u in outputs],
         "dt": dt,
-        "time_units": "s",
+        "time_units": time_units,
         "recurrent": [
             {"input": "h_in", "output": "h_out", "shape": ["layers", "batch", "hidden"]},
             {"input": "c_in", "output": "c_out", "shape": ["layers", "batch", "hidden"]},
@@ -111,12 +125,42 @@ def export_streaming_onnx(
         "provenance": {"exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(provenance or {})},
         "metrics": metrics or {},
     }
-    for key, value in meta.items():
+    if spec is not None:
+        meta["spec"] = spec
+    return meta
+
+
+def set_sequence_metadata(model: onnx.ModelProto, meta: dict[str, Any]) -> onnx.ModelProto:
+    """Replace ``model``'s Fieldcast metadata with ``meta`` (:func:`sequence_metadata`)."""
+    keep = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith("fieldcast.")]
+    del model.metadata_props[:]
+    encoded = {
+        "fieldcast." + k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in meta.items()
+    }
+    for key, value in [*keep, *encoded.items()]:
         entry = model.metadata_props.add()
-        entry.key, entry.value = "fieldcast." + key, value if isinstance(value, str) else json.dumps(value)
+        entry.key, entry.value = key, value
     model.producer_name = "fieldcast"
-    model.doc_string = f"Fieldcast {system} streaming LSTM; one sample per call, physical units"
+    model.doc_string = (
+        f"Fieldcast {meta['system']} streaming LSTM ({meta.get('variant', 'fp32')}); one sample per call, "
+        "physical units"
+    )
+    return model
+
+
+def streaming_model(net: LSTMNet, norm: dict[str, Any], **meta: Any) -> onnx.ModelProto:
+    """The checked streaming ONNX model of ``net`` with metadata (``meta``: see :func:`sequence_metadata`)."""
+    net = net.eval().to("cpu")
+    model = _trace(StreamingLSTM(net, norm).eval())
+    set_sequence_metadata(model, sequence_metadata(net, norm, **meta))
     onnx.checker.check_model(model)
+    return model
+
+
+def export_streaming_onnx(net: LSTMNet, norm: dict[str, Any], path: str | Path, **meta: Any) -> Path:
+    """Write the streaming ONNX model of ``net`` to ``path`` (atomically) and return ``path``."""
+    from fieldcast.training.checkpoint import atomic_write
+
     path = Path(path)
-    path.write_bytes(model.SerializeToString())
+    atomic_write(path, streaming_model(net, norm, **meta).SerializeToString())
     return path

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from fieldcast.engine.systems.trajectory.baseline import LinearBaseline, error_metrics
 from fieldcast.training.losses import hybrid, mae, mse
 from fieldcast.training.models import build_model
 from fieldcast.training.tasks.base import Task, register_task
-from fieldcast.training.trajectory_eval import LinearBaseline, error_metrics
 
 __all__ = ["SequenceTask", "predict_stream"]
 
