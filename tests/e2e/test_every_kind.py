@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
+from foreign_data import write_heat_npz, write_heat_well
 
 from fieldcast.app.cli import main as cli
-from foreign_data import write_heat_npz, write_heat_well
 
 pytestmark = pytest.mark.slow
 
