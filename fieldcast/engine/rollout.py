@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,11 +94,16 @@ class Rollout:
     spec_or_system : the system's spec or name, used to group channels into fields (``velocity_x`` and
         ``velocity_y`` become ``velocity`` (nx, ny, 2)); default the spec the model carries, else the
         built-in spec of its system.
+    rules : ``"system"`` re-imposes controls through the system's play hook (the generic rule of the
+        layout for systems without one); ``"layout"`` applies only the layout's rule (vectors zeroed in the
+        solid mask, ``nonnegative`` channels clamped at 0), whatever the system.
 
     One instance is safe to use from several threads (steps are serialised); each rollout has its own state.
     """
 
-    def __init__(self, session: ModelSession, spec_or_system: SystemSpec | str | None = None) -> None:
+    def __init__(
+        self, session: ModelSession, spec_or_system: SystemSpec | str | None = None, rules: str = "system"
+    ) -> None:
         self.session = session
         info = session.info
         self.info = info
@@ -108,7 +113,9 @@ class Rollout:
         self.history = info.history
         self._hist_idx = [self.state_names.index(n) for n in lay["history_state"]]
         self._fields = self._group_fields(spec_or_system or info.system)
-        self._impose, self._stats = play_hooks(info.system, lay)
+        if rules not in ("system", "layout"):
+            raise ValueError(f"rules must be 'system' or 'layout', not {rules!r}")
+        self._impose, self._stats = play_hooks(info.system if rules == "system" else "", lay)
         self._lock = threading.Lock()
         self._x: np.ndarray | None = None
         self._recurrent: dict[str, np.ndarray] = {}
@@ -148,26 +155,45 @@ class Rollout:
         n = len(self.state_names)
         return {name: self._x[0, i] for i, name in zip(range(n), self.state_names, strict=True)}
 
-    def reset(self, state_fields: Mapping[str, np.ndarray]) -> None:
-        """Start from ``state_fields`` (physical units): every state field, (nx, ny) or (nx, ny, 2).
-
-        Earlier frames of the history start equal to this one; recurrent state starts at zero.
-        """
-        arrays = {}
+    def _channels(self, state_fields: Mapping[str, np.ndarray], fields: list[str]) -> dict[str, np.ndarray]:
+        """Channel -> (nx, ny) plane of the ``fields`` in ``state_fields`` (KeyError for a missing one)."""
         unknown = set(state_fields) - set(self._fields)
         if unknown:
             raise KeyError(f"reset got unknown field(s) {', '.join(sorted(unknown))}")
-        for field, idx in self._fields.items():
+        arrays = {}
+        for field in fields:
+            idx = self._fields[field]
             if field not in state_fields:
                 raise KeyError(f"reset needs field {field!r} (fields: {', '.join(self._fields)})")
             a = np.asarray(state_fields[field], np.float32)
             arrays.update(
                 {self.state_names[i]: (a[..., k] if len(idx) > 1 else a) for k, i in enumerate(idx)}
             )
+        return arrays
+
+    def reset(
+        self, state_fields: Mapping[str, np.ndarray], earlier: Sequence[Mapping[str, np.ndarray]] = ()
+    ) -> None:
+        """Start from ``state_fields`` (physical units): every state field, (nx, ny) or (nx, ny, 2).
+
+        ``earlier`` are the frames before this one, newest first, for a model that sees a history: each
+        needs the fields of the history channels. Earlier frames not given repeat the oldest one known
+        (this one when none is given); recurrent state starts at zero.
+        """
+        arrays = self._channels(state_fields, list(self._fields))
+        hist_names = [self.state_names[j] for j in self._hist_idx]
+        hist_fields = [
+            f for f, idx in self._fields.items() if any(self.state_names[i] in hist_names for i in idx)
+        ]
+        past = [self._channels(frame, hist_fields) for frame in list(earlier)[: max(self.history - 1, 0)]]
         nx, ny = next(iter(arrays.values())).shape[:2]
         problem = self.info.check_grid(nx, ny)
         if problem:
             raise ValueError(problem)
+        for frame in past:
+            for name in hist_names:
+                if frame[name].shape != (nx, ny):
+                    raise ValueError(f"an earlier frame of {name!r} is {frame[name].shape}, not {(nx, ny)}")
         n_in = len(self.info.input_channels)
         with self._lock:
             if self._x is None or self._x.shape != (1, n_in, nx, ny):
@@ -177,7 +203,12 @@ class Rollout:
             for i, name in enumerate(self.state_names):
                 self._x[0, i] = arrays[name]
             for lag in range(1, self.history):
-                self._x[0, self._hist_slice(lag)] = self._x[0, self._hist_idx]
+                if lag <= len(past):
+                    for k, name in enumerate(hist_names):
+                        self._x[0, self._hist_slice(lag).start + k] = past[lag - 1][name]
+                else:  # repeat the oldest frame known
+                    source = self._hist_slice(lag - 1) if lag > 1 else self._hist_idx
+                    self._x[0, self._hist_slice(lag)] = self._x[0, source]
             self._recurrent = {r.input: np.zeros(r.shape(1, nx, ny), np.float32) for r in self.info.recurrent}
             self.frame = 0
 

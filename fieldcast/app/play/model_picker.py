@@ -1,8 +1,8 @@
 """The model picker: reference solver, shipped default model, models exported from runs, opened files.
 
 It lists candidates and their exported variants (fp32, fp16, INT8) and the execution providers this machine
-can use; it never loads a model itself. The panel loads the chosen one and reports back with
-:meth:`ModelPicker.set_active` or :meth:`ModelPicker.revert`.
+can use; it never loads a model itself. The panel opens the chosen one in the page that fits it and reports
+back with :meth:`ModelPicker.set_active` or :meth:`ModelPicker.revert`.
 """
 
 from __future__ import annotations
@@ -43,14 +43,21 @@ def _variants(path: Path) -> dict[str, Path]:
 
 
 class ModelPicker(QGroupBox):
-    """Model, variant and execution provider choosers, with the providers in use shown below."""
+    """Model, variant and execution provider choosers, with the providers in use shown below.
+
+    Parameters
+    ----------
+    runs : the runs folder, whose exported models are offered.
+    builtin : also offer the reference solver and the shipped smoke model (the smoke page's picker).
+    """
 
     sig_model_requested = Signal(str, str)
     """The user chose (model path, or SOLVER for the reference solver; provider name)."""
 
-    def __init__(self, runs: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, runs: Path | None = None, builtin: bool = True, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
         self.runs = runs
+        self.builtin = builtin
         self.extra: list[Path] = []
         self._active = (SOLVER, "")
         self.model_combo = QComboBox()
@@ -81,10 +88,13 @@ class ModelPicker(QGroupBox):
         """Rescan the default model, the runs folder and the opened files."""
         current = self.model_combo.currentData()
         self.model_combo.clear()
-        self.model_combo.addItem("Reference solver", SOLVER)
-        default = default_model_path()
-        if default is not None:
-            self.model_combo.addItem("Default smoke model", str(default))
+        if self.builtin:
+            self.model_combo.addItem("Reference solver", SOLVER)
+            default = default_model_path()
+            if default is not None:
+                self.model_combo.addItem("Default smoke model", str(default))
+        else:
+            self.model_combo.addItem("— choose a model —", SOLVER)
         for path in run_models(self.runs):
             self.model_combo.addItem(f"Run {path.parent.name}", str(path))
         for path in self.extra:

@@ -1,4 +1,6 @@
-"""The Play panel: an interactive smoke canvas stepped by an exported model or the reference solver.
+"""The Play panel: an interactive smoke canvas stepped by an exported model or the reference solver, and
+the pages of the other systems (trajectory, melt, and the generic field page for any other field model).
+Every model, however it arrives, opens in the page that fits it (:mod:`fieldcast.app.play.routing`).
 
 The simulation runs in a :class:`~fieldcast.app.play.stepper.Stepper` thread; finished frames arrive as
 signal payloads and a display-rate timer draws the newest one. Painting edits the control masks directly
@@ -27,16 +29,16 @@ from fieldcast.app.panel import Panel
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.channels import channel_data, default_range
 from fieldcast.app.play.compare import CompareView
+from fieldcast.app.play.field_view import FieldView
 from fieldcast.app.play.melt_view import MeltView
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
+from fieldcast.app.play.routing import route_file
 from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox, message_label, sidebar_scroll
 from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, SolverBackend
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.play.tools import Painter, ToolBox
 from fieldcast.app.play.trajectory_view import TrajectoryView
-from fieldcast.engine.melt_session import melt_model_kind
-from fieldcast.engine.sequence_runtime import is_sequence_model
 from fieldcast.widgets.field_canvas import FieldCanvas
 
 __all__ = ["PlayPanel"]
@@ -65,6 +67,7 @@ class PlayPanel(Panel):
         ("Smoke", "smoke_page"),
         ("Printer trajectory (G-code)", "trajectory"),
         ("Laser melting", "melt"),
+        ("Field model (any system)", "field"),
     )
 
     def __init__(
@@ -98,6 +101,7 @@ class PlayPanel(Panel):
         self.picker.set_active(SOLVER, self._provider)
         self.trajectory = TrajectoryView(runs if runs is not None else app_paths().runs)
         self.melt = MeltView(runs if runs is not None else app_paths().runs)
+        self.field = FieldView(runs if runs is not None else app_paths().runs)
         self.system_combo = QComboBox()
         self.system_combo.setObjectName("play_system")
         self.system_combo.addItems([label for label, _ in self.SYSTEMS])
@@ -133,6 +137,7 @@ class PlayPanel(Panel):
         self.pages.addWidget(self.smoke_page)
         self.pages.addWidget(self.trajectory)
         self.pages.addWidget(self.melt)
+        self.pages.addWidget(self.field)
         top = QHBoxLayout()
         top.addWidget(QLabel("System"))
         top.addWidget(self.system_combo)
@@ -147,6 +152,9 @@ class PlayPanel(Panel):
         self.trajectory.sig_file_opened.connect(self.sig_file_opened)
         self.melt.sig_status.connect(self.sig_status)
         self.melt.sig_file_opened.connect(self.sig_file_opened)
+        self.field.sig_status.connect(self.sig_status)
+        self.field.sig_file_opened.connect(self.sig_file_opened)
+        self.field.sig_model_requested.connect(self._on_field_model_requested)
         self.stepper.sig_frame.connect(self._on_stepper_frame)
         self.stepper.sig_running.connect(self.transport.set_playing)
         self.stepper.sig_error.connect(self._on_stepper_error)
@@ -186,6 +194,7 @@ class PlayPanel(Panel):
     def shutdown(self) -> None:
         self.trajectory.shutdown()
         self.melt.shutdown()
+        self.field.shutdown()
         self.timer.stop()
         if self.recorder is not None:
             self.output.record_button.setChecked(False)
@@ -225,29 +234,41 @@ class PlayPanel(Panel):
             self.transport.play_button.setChecked(False)
 
     def open_path(self, path: Path) -> None:
-        path = Path(path)
-        if path.suffix.lower() in (".gcode", ".gco", ".g"):
-            self.show_system("Printer trajectory (G-code)")
+        self.open_model(Path(path))
+
+    def open_model(self, path: Path, provider: str = "") -> bool:
+        """Open ``path`` in the page that fits it (see :func:`~fieldcast.app.play.routing.route_file`);
+        a file no page shows is refused with a message on the page in front, naming the file and why."""
+        route = route_file(path)
+        if route.page is None:
+            self._page_message(f"Play cannot show {path}: {route.problem}")
+            return False
+        # Pages are named by routing.PAGES; each is the attribute of that name, the smoke page excepted.
+        attribute = "smoke_page" if route.page == "smoke" else route.page
+        self.system_combo.setCurrentIndex([a for _, a in self.SYSTEMS].index(attribute))
+        self.sig_show_me.emit()
+        if route.gcode:
             self.trajectory.open_gcode(path)
-            self.sig_show_me.emit()
-            return
-        if path.is_file() and is_sequence_model(path):
-            self.show_system("Printer trajectory (G-code)")
-            if self.trajectory.open_model(str(path)):
+            return True
+        if route.page == "trajectory":
+            opened = self.trajectory.open_model(str(path))
+            if opened:
                 self.sig_file_opened.emit(str(path))
-            self.sig_show_me.emit()
-            return
-        if path.is_file() and melt_model_kind(path):
-            self.show_system("Laser melting")
-            self.melt.open_model(path)  # it reports the file as opened itself
-            self.sig_show_me.emit()
-            return
-        self.show_system("Smoke")
-        if self.load_model(str(path)):
+            return opened
+        if route.page == "melt":
+            return self.melt.open_model(path)  # it reports the file as opened itself
+        if route.page == "field":
+            return self.field.load_model(path, provider)  # so does the field page
+        opened = self.load_model(str(path), provider)
+        if opened:
             self.picker.add_file(path)
             self.picker.set_active(str(path), self._provider)
             self.sig_file_opened.emit(str(path))
-            self.sig_show_me.emit()
+        return opened
+
+    def _page_message(self, text: str) -> None:
+        page = self.pages.currentWidget()
+        (self if page is self.smoke_page else page).show_message(text)
 
     def load_model(self, path: str, provider: str = "") -> bool:
         """Play ``path`` (SOLVER for the reference solver); on failure say why and keep what was playing."""
@@ -378,8 +399,15 @@ class PlayPanel(Panel):
         self.show_message(f"Simulation stopped: {message}")
 
     def _on_model_requested(self, path: str, provider: str) -> None:
-        if not self.load_model(path, provider):
+        if path != SOLVER and route_file(path).page != "smoke":
+            self.picker.revert()  # the smoke page keeps playing what it played
+            self.open_model(Path(path), provider)
+        elif not self.load_model(path, provider):
             self.picker.revert()
+
+    def _on_field_model_requested(self, path: str, provider: str) -> None:
+        if not self.open_model(Path(path), provider) or self.pages.currentWidget() is not self.field:
+            self.field.picker.revert()
 
     def _on_compare_toggled(self, on: bool) -> None:
         self.compare.clear()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -100,15 +102,27 @@ class TransportBox(QGroupBox):
 
 
 class DisplayBox(QGroupBox):
-    """Channel shown, its colour map and its value range (automatic or fixed)."""
+    """Channel shown, its colour map and its value range (automatic or fixed).
+
+    Parameters
+    ----------
+    channels : ``{channel: (label, colour map)}`` offered, in order; default the smoke page's channels.
+    """
 
     sig_display_changed = Signal()
     """Channel, colour map or range changed."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, channels: Mapping[str, tuple[str, str]] | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__("Display", parent)
         self.channel_combo = QComboBox()
-        self.channel_combo.addItems(list(CHANNELS))
+        self.channel_combo.setMinimumContentsLength(14)
+        self.channel_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self._colormaps: dict[str, str] = {}
+        self._fill_channels(channels or {n: (n, c.colormap) for n, c in CHANNELS.items()})
         self.cmap_combo = QComboBox()
         self.cmap_combo.addItems(list(COLORMAPS))
         self.cmap_combo.setCurrentText("inferno")
@@ -130,13 +144,32 @@ class DisplayBox(QGroupBox):
         form.addRow("Colours", self.cmap_combo)
         form.addRow(self.auto_check)
         form.addRow("Range", range_row)
-        self.channel_combo.currentTextChanged.connect(self._on_channel_changed)
+        self.channel_combo.currentIndexChanged.connect(self._on_channel_changed)
         self.cmap_combo.currentTextChanged.connect(self.sig_display_changed)
         self.auto_check.toggled.connect(self._on_auto_toggled)
 
+    def _fill_channels(self, channels: Mapping[str, tuple[str, str]]) -> None:
+        self.channel_combo.clear()
+        self._colormaps = {}
+        for name, (label, cmap) in channels.items():
+            self.channel_combo.addItem(label, name)
+            self._colormaps[name] = cmap if cmap in COLORMAPS else "viridis"
+
+    def set_channels(self, channels: Mapping[str, tuple[str, str]]) -> None:
+        """Offer ``{channel: (label, colour map)}`` instead, showing the first with its colour map."""
+        self.channel_combo.blockSignals(True)
+        self._fill_channels(channels)
+        self.channel_combo.setCurrentIndex(0)
+        self.channel_combo.blockSignals(False)
+        self._on_channel_changed()
+
+    def set_channel(self, name: str) -> None:
+        """Show channel ``name`` (one of those offered)."""
+        self.channel_combo.setCurrentIndex(self.channel_combo.findData(name))
+
     @property
     def channel(self) -> str:
-        return self.channel_combo.currentText()
+        return self.channel_combo.currentData() or ""
 
     @property
     def cmap(self) -> str:
@@ -156,8 +189,10 @@ class DisplayBox(QGroupBox):
             return None
         return self.low_spin.value(), self.high_spin.value()
 
-    def _on_channel_changed(self, name: str) -> None:
-        self.cmap_combo.setCurrentText(CHANNELS[name].colormap)
+    def _on_channel_changed(self, _index: int = 0) -> None:
+        cmap = self._colormaps.get(self.channel)
+        if cmap:
+            self.cmap_combo.setCurrentText(cmap)
         self.auto_check.setChecked(True)
         self.sig_display_changed.emit()
 

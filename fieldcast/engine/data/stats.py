@@ -40,9 +40,11 @@ class RunningStats:
             return
         x = np.moveaxis(block, 1, 0).reshape(block.shape[1], -1).astype(np.float64, copy=False)
         n = x.shape[1]
-        mean = x.mean(axis=1)
-        m2 = ((x - mean[:, None]) ** 2).sum(axis=1)
-        self._combine(n, mean, m2, x.min(axis=1), x.max(axis=1))
+        # A NaN or Inf in the data makes the statistics NaN: the data checks report it, this must not raise.
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = x.mean(axis=1)
+            m2 = ((x - mean[:, None]) ** 2).sum(axis=1)
+            self._combine(n, mean, m2, x.min(axis=1), x.max(axis=1))
         self.frames += block.shape[0]
 
     def merge(self, other: RunningStats) -> None:

@@ -8,6 +8,7 @@ import yaml
 
 from fieldcast.app.cli import main as cli
 from fieldcast.engine.melt_session import MeltPlay, open_melt_model
+from fieldcast.engine.systems.melt import IPF_CHANNELS
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,9 @@ def test_generate_train_export_and_play_both_melt_surrogates(tmp_path, capsys):
         tmp_path / "melt_g.yaml",
         {
             "system": "melt",
-            "data": {"split": [12, 6, 6], "context": 3, "batch_size": 4},
+            "task": "recurrent_field",
+            "data": {"split": [12, 6, 6], "state_channels": list(IPF_CHANNELS), "batch_size": 4},
+            "recurrent": {"condition_channels": ["temperature"], "context": 3},
             "model": {
                 "name": "convlstm",
                 "args": {"widths": [4, 8, 8], "hidden": 8, "decoder_widths": [8, 8, 4], "residual": True},
