@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from foreign_data import write_heat_npz, write_heat_well
+from PySide6.QtCore import Qt
 
 from fieldcast.app.cli import main as cli
 
@@ -68,6 +70,14 @@ CASES = {
     "foreign-npz": _foreign_npz,
     "foreign-well": _foreign_well,
 }
+# The Play page each exported model opens in (attribute of the Play panel).
+PAGES = {
+    "smoke": "smoke_page",
+    "melt": "melt",
+    "trajectory": "trajectory",
+    "foreign-npz": "field",
+    "foreign-well": "field",
+}
 
 
 def _only_run(runs: Path) -> Path:
@@ -76,8 +86,34 @@ def _only_run(runs: Path) -> Path:
     return folders[0]
 
 
+def _open_in_play(qtbot, model: Path, kind: str) -> None:
+    """Open the exported model as ``fieldcast play MODEL`` does; it must land on its page, unrefused."""
+    from fieldcast.app.main_window import MainWindow
+    from fieldcast.app.paths import app_paths
+    from fieldcast.app.settings import Settings
+
+    paths = app_paths()
+    window = MainWindow(paths, Settings(paths.settings_file))
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("play")
+    assert window.open_paths([model]) == []  # nothing refused
+    play = window.panels["play"]
+    page = getattr(play, PAGES[kind])
+    qtbot.waitUntil(lambda: play.pages.currentWidget() is page, timeout=5000)
+    assert not play.message.isVisible(), play.message.text()
+    if kind.startswith("foreign"):  # the generic page steps the model from its training data
+        qtbot.waitUntil(lambda: page.frame is not None, timeout=10000)
+        before = page.frame.index
+        qtbot.mouseClick(page.transport.step_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: page.frame.index > before, timeout=10000)
+        assert all(np.isfinite(v).all() for v in page.frame.state.values())
+    window.close()
+
+
+@pytest.mark.gui
 @pytest.mark.parametrize("kind", list(CASES))
-def test_data_to_exported_model_through_the_cli(kind, tmp_path, capsys):
+def test_data_to_model_in_play_through_the_cli(kind, tmp_path, capsys, qtbot):
     data, recipe, sets = CASES[kind](tmp_path)
     runs = tmp_path / "runs"
     common = ["--data", str(data), "--runs-dir", str(runs), "--device", "cpu"]
@@ -103,3 +139,5 @@ def test_data_to_exported_model_through_the_cli(kind, tmp_path, capsys):
     assert cli(["eval", str(model), str(data)]) == 0
     table = capsys.readouterr().out
     assert "persistence" in table or "zero" in table
+
+    _open_in_play(qtbot, model, kind)
