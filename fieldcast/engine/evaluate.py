@@ -163,6 +163,11 @@ def _physics(pred: np.ndarray, truth: np.ndarray, ctrl: np.ndarray, info: ModelI
     return out
 
 
+def _nmse_per_frame(pred: np.ndarray, truth: np.ndarray, inv_std: np.ndarray) -> list[float]:
+    """nmse of (B, steps, C, nx, ny) fields for each predicted frame: the mean over everything else."""
+    return np.mean(((pred - truth) * inv_std[:, None]) ** 2, axis=(0, 2, 3, 4)).tolist()
+
+
 class _Stepper:
     """One prediction of the next state from the frames so far, for each kind of field model."""
 
@@ -205,6 +210,7 @@ def iter_evaluate(
     horizons: Sequence[int] = (10, 50, 200),
     n_trajectories: int | None = 8,
     token: CancelToken | None = None,
+    keep_arrays: bool = False,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Roll the first window of each trajectory in ``split`` out to the longest horizon.
 
@@ -217,8 +223,12 @@ def iter_evaluate(
 
     Returns (as the generator's value) ``{"task", "split", "n_trajectories", "given", "steps", "finite",
     "horizons": {h: {"nmse", "rmse/<channel>", physics metrics of prediction and of "truth/"}},
-    "baselines": {"persistence": {h: {"nmse", "rmse/<channel>"}}}}``; nmse is the MSE in units of the
-    train-split standard deviation of each channel, as in the trainer's rollout test.
+    "baselines": {"persistence": {h: {"nmse", "rmse/<channel>"}}}, "curve": {"model": [...],
+    "persistence": [...]}}``; nmse is the MSE in units of the train-split standard deviation of each
+    channel, as in the trainer's rollout test, and ``curve`` holds it for every predicted frame (1 ... steps).
+    With ``keep_arrays`` the result also holds ``"arrays"`` (numpy, not JSON) for one test case, the first
+    trajectory: ``case`` ``{"trajectory", "start", "horizons": {h: {"truth", "model", "persistence"}}}``
+    with (C, nx, ny) fields at each reported horizon, and ``names``, ``units``, ``dt``, ``time_units``.
     """
     token = token or CancelToken()
     layout = DataLayout(info, dataset.channel_names)
@@ -253,12 +263,29 @@ def iter_evaluate(
         "horizons": {},
         "baselines": {"persistence": {}},
     }
-    for hz in sorted({min(int(x), steps) for x in horizons}):
+    reported = sorted({min(int(x), steps) for x in horizons})
+    for hz in reported:
         p, tr = pred_all[:, hz - 1], truth[:, hz - 1]
         record = _errors(p, tr, inv_std, names)
         record.update(_physics(p, tr, layout.masks_at(window, given - 1 + hz), info, layout))
         result["horizons"][hz] = record
         result["baselines"]["persistence"][hz] = _errors(last_true, tr, inv_std, names)
+    result["curve"] = {
+        "model": _nmse_per_frame(pred_all, truth, inv_std),
+        "persistence": _nmse_per_frame(last_true[:, None], truth, inv_std),
+    }
+    if keep_arrays:
+        case = {
+            hz: {"truth": truth[0, hz - 1], "model": pred_all[0, hz - 1], "persistence": last_true[0]}
+            for hz in reported
+        }
+        result["arrays"] = {
+            "names": names,
+            "units": list(info.output_units or [""] * len(names)),
+            "dt": float(info.dt),
+            "time_units": str(info.time_units),
+            "case": {"trajectory": int(chosen[0][0]), "start": int(chosen[0][1]), "horizons": case},
+        }
     return result
 
 
@@ -333,6 +360,7 @@ def iter_evaluate_model(
     n_trajectories: int | None = 8,
     token: CancelToken | None = None,
     providers: list[str] | None = None,
+    keep_arrays: bool = False,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Evaluate the exported model file ``model`` (any Fieldcast kind) on dataset file ``data``.
 
@@ -340,7 +368,7 @@ def iter_evaluate_model(
     :class:`~fieldcast.engine.data.DatasetError` for a file that cannot be used and ValueError (naming the
     data file) for data that does not fit the model. Returns the result of :func:`iter_evaluate` (or of
     :func:`fieldcast.engine.evaluate_sequence.iter_evaluate_sequence`) with ``model``, ``variant``,
-    ``system``, ``split_note`` and ``notes`` added.
+    ``system``, ``split_note`` and ``notes`` added (and the pictures' ``arrays`` with ``keep_arrays``).
     """
     from fieldcast.engine.data import open_dataset
     from fieldcast.engine.runtime import ModelSession
@@ -356,12 +384,12 @@ def iter_evaluate_model(
 
         check_sequence_fit(session.info, dataset, data)
         chosen, note = pick_split(dataset, split, 2)
-        job = iter_evaluate_sequence(session, dataset, chosen, n_trajectories, token)
+        job = iter_evaluate_sequence(session, dataset, chosen, n_trajectories, token, keep_arrays)
     else:
         check_fit(session.info, dataset, data)
         chosen, note = pick_split(dataset, split, given_frames(session.info) + 1)
         job = iter_evaluate(
-            session_step(session), session.info, dataset, chosen, horizons, n_trajectories, token
+            session_step(session), session.info, dataset, chosen, horizons, n_trajectories, token, keep_arrays
         )
     notes += [note] if note else []
     try:

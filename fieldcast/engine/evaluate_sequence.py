@@ -8,8 +8,9 @@ exported predictor runs in Play or on a printer. Beside the model, on the same s
   ``fieldcast.engine.systems.<system>.baseline``: for ``trajectory`` the linear filter of the reference
   motion), fitted on the file's train split.
 
-Errors are in the output channels' own units: MAE, RMSE and R² over all channels, RMSE per channel, and the
-MSE in units of each channel's train-split standard deviation (``nmse``).
+Errors are in the output channels' own units: MAE, RMSE, R², Pearson correlation and the 50th/90th/99th
+percentiles of the absolute error, over all channels and per channel, and the MSE in units of each channel's
+train-split standard deviation (``nmse``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import numpy as np
 
 from fieldcast.engine.jobs import CancelToken, Progress
 
-__all__ = ["check_sequence_fit", "iter_evaluate_sequence", "physics_baseline", "sequence_metrics"]
+__all__ = [
+    "PERCENTILES",
+    "check_sequence_fit",
+    "iter_evaluate_sequence",
+    "physics_baseline",
+    "read_split",
+    "sequence_metrics",
+]
 
 # Systems with a physics baseline for sequence models; each module has BASELINE_NAME and fit_baseline.
 _BASELINES = {"trajectory": "fieldcast.engine.systems.trajectory.baseline"}
@@ -58,20 +66,53 @@ def read_split(
     return xs, ys
 
 
-def sequence_metrics(
-    pred: np.ndarray, truth: np.ndarray, names: Sequence[str], std: np.ndarray
-) -> dict[str, float]:
-    """MAE, RMSE, R² (all channels), RMSE per channel and nmse of ``pred`` against ``truth`` (N, C)."""
-    res = np.asarray(pred, np.float64) - truth
+PERCENTILES = (50, 90, 99)
+
+
+def _r2(res: np.ndarray, truth: np.ndarray) -> float:
     ss = float(np.sum((truth - truth.mean(axis=0)) ** 2))
+    return 1.0 - float(np.sum(res**2)) / ss if ss > 0 else float("nan")
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two flat arrays; NaN when either is constant (a zero predictor has none)."""
+    da, db = a - a.mean(), b - b.mean()
+    den = float(np.sqrt(np.sum(da**2) * np.sum(db**2)))
+    return float(np.sum(da * db)) / den if den > 1e-300 else float("nan")
+
+
+def _scores(res: np.ndarray, pred: np.ndarray, truth: np.ndarray, inv_std: np.ndarray) -> dict[str, float]:
+    """The error measures of residuals ``res`` (N, C) of ``pred`` against ``truth``."""
     out = {
         "mae": float(np.mean(np.abs(res))),
         "rmse": float(np.sqrt(np.mean(res**2))),
-        "r2": 1.0 - float(np.sum(res**2)) / ss if ss > 0 else float("nan"),
-        "nmse": float(np.mean((res / np.where(std < 1e-12, 1.0, std)) ** 2)),
+        "r2": _r2(res, truth),
+        "corr": _corr(pred.ravel(), truth.ravel()),
+        "nmse": float(np.mean((res * inv_std) ** 2)),
     }
+    for q, value in zip(PERCENTILES, np.percentile(np.abs(res), PERCENTILES), strict=True):
+        out[f"p{q}"] = float(value)
+    return out
+
+
+def sequence_metrics(
+    pred: np.ndarray, truth: np.ndarray, names: Sequence[str], std: np.ndarray
+) -> dict[str, float]:
+    """The errors of ``pred`` against ``truth`` (N, C), over all channels and per channel.
+
+    Keys ``mae``, ``rmse``, ``r2``, ``corr`` (Pearson, NaN for a constant prediction), ``nmse`` (MSE in units
+    of ``std``) and ``p50``, ``p90``, ``p99`` (percentiles of the absolute error), each also as
+    ``<key>/<channel>`` for every channel of ``names``. Units are those of the channels.
+    """
+    pred = np.asarray(pred, np.float64)
+    truth = np.asarray(truth, np.float64)
+    res = pred - truth
+    inv_std = 1.0 / np.where(np.asarray(std, np.float64) < 1e-12, 1.0, std)
+    out = _scores(res, pred, truth, inv_std)
     for j, name in enumerate(names):
-        out[f"rmse/{name}"] = float(np.sqrt(np.mean(res[:, j] ** 2)))
+        col = slice(j, j + 1)
+        for key, value in _scores(res[:, col], pred[:, col], truth[:, col], inv_std[col]).items():
+            out[f"{key}/{name}"] = value
     return out
 
 
@@ -94,21 +135,27 @@ def iter_evaluate_sequence(
     split: str = "test",
     n_trajectories: int | None = 8,
     token: CancelToken | None = None,
+    keep_arrays: bool = False,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Stream every trajectory of ``split`` (at most ``n_trajectories``) through ``session``.
 
     ``session`` is a :class:`~fieldcast.engine.sequence_runtime.SequenceSession`. Returns ``{"task",
     "split", "n_trajectories", "samples", "finite", "units", "metrics": {...}, "baselines": {"persistence":
     {...}, "physics": {...}}, "baseline_names": {...}, "timing": {"mean", "p50", "p99", "max"}}`` (ms per
-    sample); ``physics`` is absent when the system has no physics baseline.
+    sample; metrics as :func:`sequence_metrics`); ``physics`` is absent when the system has no physics
+    baseline. With ``keep_arrays`` the result also holds ``"arrays"`` (numpy, not JSON): ``truth``,
+    ``model`` and each baseline's prediction as one (T, C_out) array per trajectory, the ``segments``
+    ``(traj, start, stop)`` they come from, ``names``, ``units`` and ``dt`` / ``time_units``.
     """
     token = token or CancelToken()
     info = session.info
     inputs, targets = list(info.input_channels), list(info.output_channels)
-    pairs = [(x, y) for x, y in zip(*read_split(dataset, split, inputs, targets), strict=True) if len(x)]
-    if not pairs:
+    segments = dataset.split_segments(split)
+    xs, ys = read_split(dataset, split, inputs, targets)
+    kept = [k for k, x in enumerate(xs) if len(x)][:n_trajectories]
+    if not kept:
         raise ValueError(f"split {split!r} has no samples")
-    xs, ys = [x for x, _ in pairs[:n_trajectories]], [y for _, y in pairs[:n_trajectories]]
+    xs, ys, segments = [xs[k] for k in kept], [ys[k] for k in kept], [segments[k] for k in kept]
     preds, times = [], []
     for k, x in enumerate(xs):
         preds.append(session.predict(x, cancel=token))
@@ -117,22 +164,26 @@ def iter_evaluate_sequence(
     pred, truth = np.concatenate(preds), np.concatenate(ys)
     names = list(dataset.channel_names)
     std = np.asarray(dataset.stats["std"], np.float64)[[names.index(n) for n in targets]]
+    units = list(info.output_units or [""] * len(targets))
     result: dict[str, Any] = {
         "task": "sequence",
         "split": split,
         "n_trajectories": len(xs),
         "samples": int(truth.shape[0]),
         "finite": bool(np.isfinite(pred).all()),
-        "units": dict(zip(targets, info.output_units or [""] * len(targets), strict=True)),
+        "units": dict(zip(targets, units, strict=True)),
         "metrics": sequence_metrics(pred, truth, targets, std),
         "baselines": {"persistence": sequence_metrics(np.zeros_like(truth), truth, targets, std)},
         "baseline_names": {"persistence": "zero predictor"},
     }
+    guesses = {"persistence": [np.zeros_like(y) for y in ys]}
     baseline = physics_baseline(info.system, dataset, inputs, targets)
     if baseline is not None:
         name, predict = baseline
-        guess = np.concatenate([predict(x) for x in xs])
-        result["baselines"]["physics"] = sequence_metrics(guess, truth, targets, std)
+        guesses["physics"] = [np.asarray(predict(x), np.float64) for x in xs]
+        result["baselines"]["physics"] = sequence_metrics(
+            np.concatenate(guesses["physics"]), truth, targets, std
+        )
         result["baseline_names"]["physics"] = name
     ms = np.concatenate(times)
     p50, p99 = np.percentile(ms, [50, 99])
@@ -142,4 +193,15 @@ def iter_evaluate_sequence(
         "p99": float(p99),
         "max": float(ms.max()),
     }
+    if keep_arrays:
+        result["arrays"] = {
+            "names": targets,
+            "units": units,
+            "dt": float(info.dt),
+            "time_units": str(info.time_units),
+            "segments": [tuple(int(v) for v in seg) for seg in segments],
+            "truth": ys,
+            "model": preds,
+            **guesses,
+        }
     return result

@@ -17,7 +17,7 @@ from sequence_model_files import write_tiny_lstm_model
 from fieldcast.app.cli import main as cli_main
 from fieldcast.engine import evaluate as ev
 from fieldcast.engine.data import DatasetWriter, open_dataset
-from fieldcast.engine.evaluate_sequence import read_split
+from fieldcast.engine.evaluate_sequence import read_split, sequence_metrics
 from fieldcast.engine.generation import generate_dataset
 from fieldcast.engine.model_format import ModelInfo, RecurrentState, build_metadata
 from fieldcast.engine.runtime import load_checked
@@ -245,7 +245,123 @@ def test_shipped_microstructure_model_evaluates_on_melt_data(tmp_path, capsys):
     data = tmp_path / "melt.h5"
     _drain(generate_dataset("melt", data, 2, 20, 16, seed=0))
     path = resource_path("models", "melt_microstructure.onnx")
-    assert cli_main(["eval", str(path), str(data), "--horizons", "1,2", "--json"]) == 0
+    out = tmp_path / "report"  # not beside the shipped model
+    assert cli_main(["eval", str(path), str(data), "--horizons", "1,2", "--json", "--out", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "metrics.json").read_text()) == result
     assert result["task"] == "recurrent_field" and result["finite"] and result["given"] == 1
     assert set(result["baselines"]["persistence"]) == {"1", "2"}
+
+
+# What a user reads: per-channel errors, metrics.json, and refusals of folders that cannot be used -----------
+
+
+def test_sequence_metrics_per_channel_match_their_definitions():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(400, 2)) * [10.0, 2.0]
+    pred = truth * [0.5, 1.0] + rng.normal(size=(400, 2)) * [1.0, 1.0]
+    got = sequence_metrics(pred, truth, ["a", "b"], np.array([10.0, 2.0]))
+    for j, name in enumerate("ab"):
+        res = pred[:, j] - truth[:, j]
+        assert got[f"mae/{name}"] == pytest.approx(np.mean(np.abs(res)))
+        assert got[f"rmse/{name}"] == pytest.approx(np.sqrt(np.mean(res**2)))
+        r2 = 1 - np.sum(res**2) / np.sum((truth[:, j] - truth[:, j].mean()) ** 2)
+        assert got[f"r2/{name}"] == pytest.approx(r2)
+        assert got[f"corr/{name}"] == pytest.approx(np.corrcoef(pred[:, j], truth[:, j])[0, 1])
+        assert got[f"p90/{name}"] == pytest.approx(np.percentile(np.abs(res), 90))
+        assert got[f"nmse/{name}"] == pytest.approx(np.mean((res / [10.0, 2.0][j]) ** 2))
+    assert got["corr/a"] > 0.95 and got["r2/a"] < 0.8  # correlated, but shrunk: corr is not R²
+    zero = sequence_metrics(np.zeros_like(truth), truth, ["a", "b"], np.ones(2))
+    assert np.isnan(zero["corr/a"]) and zero["p50"] == pytest.approx(np.median(np.abs(truth)))
+
+
+def test_sequence_eval_prints_every_axis_and_writes_metrics_beside_the_model(files, capsys):
+    metrics = files / "metrics.json"
+    metrics.unlink(missing_ok=True)
+    assert cli_main(["eval", str(files / "lstm.onnx"), str(files / "traj.h5")]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("predictor"))
+    assert header.split()[3:] == ["MAE", "RMSE", "R²", "corr", "p50", "p90", "p99", "nmse"]
+    rows = [line.split() for line in out.splitlines()]
+    for label in ("model", "linear filter (physics)", "zero predictor (persistence)"):
+        start = next(i for i, line in enumerate(out.splitlines()) if line.startswith(label))
+        channels = [rows[start][len(label.split())]] + [rows[start + k][0] for k in (1, 2)]
+        assert channels == ["error_x", "error_y", "all"]
+    saved = json.loads(metrics.read_text())
+    assert f"wrote {metrics}" in out and saved["task"] == "sequence"
+    assert saved["metrics"]["corr/error_y"] is not None and saved["baselines"]["persistence"]["corr"] is None
+    zero_row = next(line for line in out.splitlines() if line.startswith("zero predictor"))
+    assert zero_row.split()[-5] == "-"  # its correlation: none, not a number
+
+
+def test_field_eval_curve_holds_every_predicted_frame(files):
+    dataset = open_dataset(files / "smoke.h5")
+    session_info = _field_info(files)
+
+    def persist(x):
+        return x[:, :3]  # the state in, the state out: the model is persistence itself
+
+    result = _drain(ev.iter_evaluate(persist, session_info, dataset, "train", (1, 3), 2, keep_arrays=True))
+    assert len(result["curve"]["model"]) == result["steps"] == 3
+    assert result["curve"]["model"] == pytest.approx(result["curve"]["persistence"])
+    assert result["curve"]["model"][2] == pytest.approx(result["horizons"][3]["nmse"])
+    case = result["arrays"]["case"]
+    assert set(case["horizons"]) == {1, 3} and case["horizons"][3]["truth"].shape == (3, 16, 16)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--plots"])
+def test_eval_refuses_a_file_where_a_folder_is_asked(files, capsys, flag):
+    target = files / "text.onnx"
+    assert cli_main(["eval", str(files / "lstm.onnx"), str(files / "traj.h5"), flag, str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"fieldcast eval: {flag} {target}: not a folder"
+
+
+def test_eval_plots_without_matplotlib_says_so_before_evaluating(files, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as in an installation without it
+    args = ["eval", str(files / "lstm.onnx"), str(files / "traj.h5"), "--plots", str(tmp_path / "p")]
+    assert cli_main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        "fieldcast eval: pictures need matplotlib, which is not installed (pip install 'fieldcast[plots]')"
+    ]
+    assert captured.out == "" and not (tmp_path / "p").exists()
+
+
+def test_eval_names_a_folder_it_cannot_write(files, tmp_path, monkeypatch, capsys):
+    from fieldcast.engine import report_plots
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report_plots, "atomic_write", refuse)
+    out = tmp_path / "locked"
+    assert cli_main(["eval", str(files / "lstm.onnx"), str(files / "traj.h5"), "--out", str(out)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last == f"fieldcast eval: cannot write into {out}: Permission denied; choose a folder with --out"
+
+
+def test_pictures_name_the_split_they_were_drawn_on(files, tmp_path, monkeypatch):
+    from fieldcast.engine import report_plots
+
+    info = ModelInfo(**{**vars(_field_info(files)), "provenance": {"split": [3, 3, 0]}})
+    model = _with_info(files, info)
+    result = _drain(ev.iter_evaluate_model(model, files / "smoke.h5", horizons=(1,), keep_arrays=True))
+    titles = {}
+    save = report_plots._save
+
+    def keep_title(figure, path):
+        titles[path.name] = figure.get_suptitle()
+        return save(figure, path)
+
+    monkeypatch.setattr(report_plots, "_save", keep_title)
+    written = report_plots.write_plots(result, tmp_path)
+    assert [p.name for p in written] == ["rollout_error.png", "rollout_case.png"]
+    for name, title in titles.items():
+        assert "valid split (the test split is empty)" in title and "field_split.onnx (fp32)" in title, name
+    assert (
+        "trajectory" in titles["rollout_case.png"]
+        and "1 predicted after 2 given" in titles["rollout_case.png"]
+    )

@@ -2,8 +2,10 @@
 the system's physics baseline, in one table.
 
 Field models (feed-forward or recurrent) report the rollout error against horizon and physics metrics;
-sequence models are streamed over whole trajectories. The test split is used (the valid split when the test
-split is empty, and the output says so).
+sequence models are streamed over whole trajectories and report MAE, RMSE, R², correlation and error
+percentiles per channel. The test split is used (the valid split when the test split is empty, and the output
+says so). The result is also written to ``metrics.json`` beside the model (or in ``--out DIR``), and
+``--plots DIR`` draws PNG pictures of the error there (:mod:`fieldcast.engine.report_plots`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"), help="default test")
     parser.add_argument("--trajectories", type=int, default=8, help="trajectories evaluated (default 8)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for metrics.json (default: the model's folder)",
+    )
+    parser.add_argument(
+        "--plots", type=Path, default=None, metavar="DIR", help="also draw PNG pictures of the error into DIR"
+    )
 
 
 def _header(result: dict[str, Any], stream: TextIO) -> None:
@@ -87,22 +99,41 @@ def _field_table(result: dict[str, Any], stream: TextIO) -> None:
         stream.write("physics metrics: prediction (ground truth)\n")
 
 
+_SEQUENCE_COLUMNS = (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("corr", "corr"))
+_SEQUENCE_COLUMNS += tuple((f"p{q}", f"p{q}") for q in (50, 90, 99)) + (("nmse", "nmse"),)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None or value != value else f"{value:.4g}"  # NaN: a constant has no correlation
+
+
 def _sequence_table(result: dict[str, Any], stream: TextIO) -> None:
-    keys = list(result["metrics"])
     names = result["baseline_names"]
-    rows = [("model", result["metrics"])]
-    rows.append((f"{names['persistence']} (persistence)", result["baselines"]["persistence"]))
+    predictors = [("model", result["metrics"])]
     if "physics" in result["baselines"]:
-        rows.append((f"{names['physics']} (physics)", result["baselines"]["physics"]))
-    width = max(len(r[0]) for r in rows) + 2
-    stream.write(f"{'predictor':<{width}}" + "".join(f"{k:>16}" for k in keys) + "\n")
-    for label, metrics in rows:
-        stream.write(f"{label:<{width}}" + "".join(f"{metrics[k]:>16.4g}" for k in keys) + "\n")
+        predictors.append((f"{names['physics']} (physics)", result["baselines"]["physics"]))
+    predictors.append((f"{names['persistence']} (persistence)", result["baselines"]["persistence"]))
+    units = result.get("units", {})
+    channels = [(f"/{c}", c, u) for c, u in units.items()]
+    if len(channels) > 1 and len(set(units.values())) == 1:
+        channels.append(("", "all", next(iter(units.values()))))
+    width = max(len(label) for label, _ in predictors) + 2
+    cwidth = max(len(c) for _, c, _ in channels) + 2
+    uwidth = max(4, *(len(u) for _, _, u in channels)) + 2
+    stream.write(f"{'predictor':<{width}}{'channel':<{cwidth}}{'unit':<{uwidth}}")
+    stream.write("".join(f"{title:>10}" for _, title in _SEQUENCE_COLUMNS) + "\n")
+    for label, metrics in predictors:
+        for i, (suffix, channel, unit) in enumerate(channels):
+            stream.write(f"{label if i == 0 else '':<{width}}{channel:<{cwidth}}{unit:<{uwidth}}")
+            stream.write(
+                "".join(f"{_cell(metrics.get(k + suffix)):>10}" for k, _ in _SEQUENCE_COLUMNS) + "\n"
+            )
     if "physics" not in result["baselines"]:
         stream.write(f"physics baseline: none for system {result.get('system', '?')!r}\n")
-    units = ", ".join(f"{n} {u}" for n, u in result.get("units", {}).items() if u)
-    if units:
-        stream.write(f"units: {units} (nmse in train-split standard deviations)\n")
+    stream.write(
+        "p50/p90/p99: percentiles of |prediction − truth|; corr: Pearson correlation of prediction and truth "
+        "('-' for a constant prediction); nmse: MSE in train-split variances\n"
+    )
     t = result.get("timing") or {}
     if t:
         stream.write(f"streaming: {t['p50']:.3f} ms/sample median, {t['p99']:.3f} ms p99\n")
@@ -117,21 +148,62 @@ def print_table(result: dict[str, Any], stream: TextIO) -> None:
         _field_table(result, stream)
 
 
+def _folder_problem(flag: str, folder: Path | None) -> str | None:
+    if folder is not None and folder.exists() and not folder.is_dir():
+        return f"{flag} {folder}: not a folder"
+    return None
+
+
+def _write_files(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """metrics.json and, with --plots, the pictures; the paths are listed (on stderr beside --json)."""
+    from fieldcast.engine.report_plots import write_metrics, write_plots
+
+    say = sys.stderr if args.json else sys.stdout
+    folder = args.out if args.out is not None else args.model.parent
+    target, flag = folder, "--out"
+    try:
+        written = [write_metrics(result, folder)]
+        if args.plots is not None:
+            target, flag = args.plots, "--plots"
+            written += write_plots(result, args.plots)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"fieldcast eval: cannot write into {target}: {reason}; choose a folder with {flag}",
+            file=sys.stderr,
+        )
+        return 2
+    for path in written:
+        say.write(f"wrote {path}\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.evaluate import iter_evaluate_model
     from fieldcast.engine.jobs import CancelToken
+    from fieldcast.engine.report_plots import json_ready, plots_unavailable
     from fieldcast.engine.runtime import ModelError
 
-    if args.trajectories < 1:
-        print("fieldcast eval: --trajectories must be at least 1", file=sys.stderr)
+    problem = "--trajectories must be at least 1" if args.trajectories < 1 else None
+    problem = problem or _folder_problem("--out", args.out) or _folder_problem("--plots", args.plots)
+    if problem is None and args.plots is not None:
+        problem = plots_unavailable()
+    if problem:
+        print(f"fieldcast eval: {problem}", file=sys.stderr)
         return 2
     token = CancelToken()
     result: dict[str, Any] = {}
 
     def capture() -> Any:
         result["r"] = yield from iter_evaluate_model(
-            args.model, args.data, args.split, args.horizons, args.trajectories, token
+            args.model,
+            args.data,
+            args.split,
+            args.horizons,
+            args.trajectories,
+            token,
+            keep_arrays=args.plots is not None,
         )
 
     try:
@@ -146,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     if not finished:
         return 130
     if args.json:
-        print(json.dumps(result["r"], indent=2))
+        print(json.dumps(json_ready(result["r"]), indent=2, allow_nan=False))
     else:
         print_table(result["r"], sys.stdout)
-    return 0 if result["r"]["finite"] else 1
+    code = _write_files(args, result["r"])
+    return code or (0 if result["r"]["finite"] else 1)
