@@ -28,15 +28,39 @@ from fieldcast.engine.model_format import PREFIX, metadata_value, parse_spec
 from fieldcast.engine.runtime import ModelError, _check_external_data
 from fieldcast.engine.systems.base import SystemSpec, resolve_spec
 
-__all__ = ["SEQUENCE_FORMAT", "SequenceInfo", "SequenceSession", "is_sequence_model", "load_sequence_checked"]
+__all__ = [
+    "SEQUENCE_FORMAT",
+    "SequenceInfo",
+    "SequenceSession",
+    "is_sequence_model",
+    "load_sequence_checked",
+    "sequence_features",
+]
 
 SEQUENCE_FORMAT = "fieldcast-sequence-onnx/1"
 _FORMAT_NAME, _, _FORMAT_MAJOR = SEQUENCE_FORMAT.partition("/")
 _REQUIRED = ("format", "system", "input_channels", "output_channels", "state_shape")
 SIGNATURE_IN = ("inputs", "h_in", "c_in")
 SIGNATURE_OUT = ("errors", "h_out", "c_out")
+_OUTPUTS = list(SIGNATURE_OUT)
 #: a streaming LSTM is kilobytes to a few megabytes; a bigger .onnx is not worth opening to find out
 MAX_SCAN_BYTES = 64 << 20
+
+
+def sequence_features(name: str, input_names, dt: float):
+    """The engine-side feature pipeline ``name`` for raw channels ``input_names`` sampled every ``dt``.
+
+    A pipeline turns each raw sample into the network's features (same width) and a base that the
+    network's output is added to, streaming with a fixed ``latency`` in samples: ``step(row)`` returns the
+    features and base of the sample ``latency`` calls earlier, ``transform(raw)`` a whole trajectory aligned
+    with its samples, ``pad(raw)`` the samples a stream appends to flush the latency. ValueError when
+    ``name`` is unknown or the channels do not fit it.
+    """
+    from fieldcast.engine.systems.trajectory import features as trajectory_features
+
+    if name == trajectory_features.FEATURES_NAME:
+        return trajectory_features.PhysicsFeatures(input_names, dt)
+    raise ValueError(f"unknown feature pipeline {name!r} (known: {trajectory_features.FEATURES_NAME})")
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,9 @@ class SequenceInfo:
     variant : ``fp32``, ``fp16`` or ``int8``.
     normalisation : the training statistics baked into the graph (``in_mean``, ``in_std``, ``out_mean``,
         ``out_std``, physical units), empty when the file does not list them.
+    features : the engine-side feature pipeline the graph runs behind (:func:`sequence_features`; for the
+        trajectory model ``trajectory-physics/1``: the printer's physics filter, the graph predicting its
+        residual), "" when the graph reads the raw channels.
     """
 
     system: str
@@ -72,6 +99,7 @@ class SequenceInfo:
     spec: dict[str, Any] | None = None
     variant: str = "fp32"
     normalisation: dict[str, Any] = field(default_factory=dict)
+    features: str = ""
 
     @property
     def kind(self) -> str:
@@ -118,6 +146,7 @@ def _parse_info(props: dict[str, str]) -> SequenceInfo:
             spec=spec,
             variant=props.get(PREFIX + "variant", "fp32"),
             normalisation=_normalisation(get("normalisation", {})),
+            features=str(props.get(PREFIX + "features", "")),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed Fieldcast sequence metadata ({exc})") from None
@@ -267,24 +296,43 @@ class SequenceSession:
         self.providers: list[str] = list(self.session.get_providers())
         self.last_step_ms = np.zeros(0)
         self._lock = threading.Lock()
+        self.latency = 0  # samples between an input and the output that step() returns for it
+        if self.info.features:
+            try:
+                pipe = sequence_features(self.info.features, self.info.input_channels, self.info.dt)
+            except ValueError as exc:
+                raise ModelError(self.path, str(exc)) from None
+            self.latency = int(pipe.latency)
 
-    def initial_state(self) -> tuple[np.ndarray, np.ndarray]:
-        """Zero ``(h, c)``, each ``(layers, 1, hidden)`` float32."""
+    def initial_state(self) -> tuple:
+        """Zero ``(h, c)``, each ``(layers, 1, hidden)`` float32, and (for a model behind a feature pipeline)
+        a fresh pipeline that streams the printer's physics beside them."""
         shape = (self.info.layers, 1, self.info.hidden)
-        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        h, c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+        if not self.info.features:
+            return h, c
+        return h, c, sequence_features(self.info.features, self.info.input_channels, self.info.dt)
 
-    def step(
-        self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """One sample: ``x`` (C_in,) physical units and ``(h, c)`` → outputs (C_out,) and the next state."""
-        feeds = {
-            "inputs": np.asarray(x, np.float32).reshape(1, -1),
-            "h_in": state[0],
-            "c_in": state[1],
-        }
+    def step(self, x: np.ndarray, state: tuple) -> tuple[np.ndarray, tuple]:
+        """One sample: ``x`` (C_in,) physical units and the state → outputs (C_out,) and the next state.
+
+        A model behind a feature pipeline answers for the sample :attr:`latency` calls earlier (its first
+        answers are for the machine at rest at the first sample).
+        """
+        if len(state) > 2:
+            row, base = state[2].step(x)
+            feeds = {"inputs": row.astype(np.float32).reshape(1, -1), "h_in": state[0], "c_in": state[1]}
+        else:
+            base = None
+            feeds = {"inputs": np.asarray(x, np.float32).reshape(1, -1), "h_in": state[0], "c_in": state[1]}
         with self._lock:
-            y, h, c = self.session.run(list(SIGNATURE_OUT), feeds)
-        return y[0], (h, c)
+            y, h, c = self.session.run(_OUTPUTS, feeds)
+        if base is None:
+            return y[0], (h, c)
+        y = y[0]
+        y[0] += base[0]
+        y[1] += base[1]
+        return y, (h, c, state[2])
 
     def predict(self, inputs: np.ndarray, cancel: CancelToken | None = None) -> np.ndarray:
         """Stream a whole sequence from a zero state: ``inputs`` (T, C_in) → outputs (T, C_out), float64.
@@ -297,11 +345,19 @@ class SequenceSession:
             raise ValueError(
                 f"{self.path.name}: expected inputs (T, {len(self.info.input_channels)}), got {x.shape}"
             )
-        out = np.empty((x.shape[0], len(self.info.output_channels)), np.float64)
-        times = np.empty(x.shape[0], np.float64)
+        n = x.shape[0]
         state = self.initial_state()
+        lag = self.latency
+        if lag and n:
+            # The first `lag` samples only fill the pipeline; the padding flushes the last ones out.
+            padded = np.ascontiguousarray(state[2].pad(x), dtype=np.float32)
+            for row in padded[:lag]:
+                state[2].step(row)
+            x = padded[lag:]
+        out = np.empty((n, len(self.info.output_channels)), np.float64)
+        times = np.empty(n, np.float64)
         clock = time.perf_counter
-        for t in range(x.shape[0]):
+        for t in range(n):
             if cancel is not None and t % 256 == 0:
                 cancel.raise_if_cancelled()
             start = clock()

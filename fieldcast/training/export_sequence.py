@@ -31,6 +31,7 @@ from fieldcast.training.export import (
 )
 from fieldcast.training.export_onnx import channel_units, provenance, validation_metrics
 from fieldcast.training.models.lstm_export import sequence_metadata, set_sequence_metadata, streaming_model
+from fieldcast.training.tasks.sequence import model_features, predict_stream
 
 __all__ = ["SequenceExporter"]
 
@@ -51,6 +52,7 @@ class SequenceExporter:
         self.target_names = list(sidecar.get("targets") or norm["output_names"])
         self.net = model.eval()
         self.norm = dict(norm)
+        self.features = model_features(model, self.input_names, float(sidecar.get("dt") or spec.dt))
         self.meta: dict[str, Any] = {
             "system": sidecar["system"],
             "inputs": tuple(zip(self.input_names, channel_units(spec, self.input_names), strict=True)),
@@ -94,6 +96,8 @@ class SequenceExporter:
     @torch.no_grad()
     def _torch(self, x: np.ndarray) -> np.ndarray:
         """The run's LSTM on one whole sequence from a zero state, physical units (T, Co)."""
+        if self.features is not None:
+            return predict_stream(self.net, x, self.norm, self.features)
         n = self.norm
         z = (torch.from_numpy(np.asarray(x, np.float32)) - torch.tensor(n["in_mean"])) / torch.tensor(
             n["in_std"]

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from fieldcast.engine.systems.trajectory import (
+    PROFILE,
+    SHAPERS,
     TRAJECTORY_SPEC,
     Machine,
     iter_write_dataset,
@@ -188,8 +190,55 @@ def test_dataset_round_trip(tmp_path):
     with open_dataset(out) as ds:
         assert ds.spec.kind == "sequence" and ds.n_frames == 200 and ds.grid == (1, 1)
         window = ds.read_window(2, 0, 200)
-    assert window.shape == (200, 8, 1, 1)
+    assert window.shape == (200, 8 + len(PROFILE), 1, 1)
     np.testing.assert_allclose(
         window[:, 4, 0, 0],
         simulate_trajectory(np.random.SeedSequence(1).spawn(3)[2], 200, gcode=gcode)["error_x"][:, 0, 0],
     )
+
+
+def test_profile_channels_are_constant_per_trajectory_and_describe_the_machine():
+    sim = simulate_trajectory(7, 120)
+    for name in PROFILE:
+        assert name in sim and np.ptp(sim[name]) == 0.0
+    profile = {name: float(sim[name][0, 0, 0]) for name in PROFILE}
+    machine = Machine.from_profile(profile)
+    assert machine.profile() == pytest.approx(profile, rel=1e-6)
+    assert {f.name for f in TRAJECTORY_SPEC.fields} >= set(PROFILE)
+    assert TRAJECTORY_SPEC.extra["profile"] == list(PROFILE)
+    assert SHAPERS[int(profile["shaper"])] == machine.limits.shaper
+
+
+@pytest.mark.parametrize("shaper", ["none", "zv", "mzv"])
+def test_physics_filter_reproduces_a_linear_machine_at_100_hz(shaper):
+    """No friction, backlash, quantisation or jitter: the causal filter (3 samples late, read back in line)
+    explains the simulated 1 kHz error from the 100 Hz reference alone."""
+    from fieldcast.engine.systems.trajectory.baseline import error_metrics
+    from fieldcast.engine.systems.trajectory.features import PhysicsFeatures
+    from fieldcast.engine.systems.trajectory.paths import random_toolpath
+
+    machine = Machine(MotionLimits(shaper=shaper, shaper_freq=24.0))
+    sim = simulate_toolpath(random_toolpath(np.random.default_rng(5), 4.0), machine)
+    names = ["x_ref", "y_ref", "vx_ref", "vy_ref", *PROFILE]
+    _, base = PhysicsFeatures(names, 0.01).transform(np.column_stack([sim[c] for c in names]))
+    m = error_metrics(base, np.column_stack([sim["error_x"], sim["error_y"]]))
+    assert min(m["r2_x"], m["r2_y"]) > 0.95
+
+
+def test_physics_features_stream_as_they_transform_and_ignore_the_bed_position():
+    from fieldcast.engine.systems.trajectory.features import LATENCY, PhysicsFeatures
+
+    sim = simulate_trajectory(11, 300)
+    names = ["x_ref", "y_ref", "vx_ref", "vy_ref", *PROFILE]
+    raw = np.column_stack([sim[c][:, 0, 0] for c in names]).astype(np.float64)
+    pipe = PhysicsFeatures(names, 0.01)
+    feats, base = pipe.transform(raw)
+    padded = pipe.pad(raw)
+    streamed = [pipe.step(row) for row in padded]
+    assert np.allclose(np.stack([f for f, _ in streamed[LATENCY:]]), feats)
+    assert np.allclose(np.array([b for _, b in streamed[LATENCY:]]), base)
+    shifted = raw.copy()
+    shifted[:, :2] += (37.5, -21.25)  # the same part elsewhere on the bed
+    f2, b2 = pipe.transform(shifted)
+    assert np.allclose(f2, feats, atol=1e-6) and np.allclose(b2, base, atol=1e-6)
+    assert not np.allclose(feats[:, 0], raw[:, 0])  # no absolute position among the features

@@ -27,6 +27,10 @@ class LSTMConfig:
     hidden_size: int = 56
     num_layers: int = 2
     dropout: float = 0.1  # between LSTM layers (ignored with one layer)
+    # Engine-side input pipeline the network was trained behind ("" = raw channels; "trajectory-physics/1":
+    # the printer's physics filter makes the features and the network predicts its residual; see
+    # fieldcast.engine.systems.trajectory.features). Carried in the model record so exports declare it.
+    features: str = ""
 
     def __post_init__(self) -> None:
         if min(self.input_size, self.output_size, self.hidden_size, self.num_layers) < 1:

@@ -6,12 +6,16 @@ Signature (float32, batch ``B``, usually 1)::
     h_in    (layers, B, hidden)                                                              → h_out
     c_in    (layers, B, hidden)                                                              → c_out
 
-Normalisation is inside the graph, and the state starts at zero. ``metadata_props`` carry, under the
-``fieldcast.`` prefix, everything ``fieldcast eval``, ``fieldcast bench`` and Play need without the run:
-the system and its spec (``fieldcast.spec``, so a system this installation does not know still names its
-fields), channel names and units, time step, variant, the recurrent state's shape, the model record,
-normalisation, provenance and metrics. The format is ``fieldcast-sequence-onnx/1`` because the field-model
-format's layout (a next-state model whose state is among its inputs) does not describe a sequence regressor.
+Normalisation is inside the graph, and the state starts at zero. A model trained behind an engine feature
+pipeline (``fieldcast.features``, e.g. ``trajectory-physics/1``) reads that pipeline's features, which have
+the raw channels' width, and outputs the residual of its base; the engine's sequence session runs the pipeline
+around the graph, so callers still feed the raw channels listed in ``input_channels``. ``metadata_props``
+carry, under the ``fieldcast.`` prefix, everything ``fieldcast eval``, ``fieldcast bench`` and Play need
+without the run: the system and its spec (``fieldcast.spec``, so a system this installation does not know
+still names its fields), channel names and units, time step, variant, the recurrent state's shape, the model
+record, normalisation, provenance and metrics. The format is ``fieldcast-sequence-onnx/1`` because the
+field-model format's layout (a next-state model whose state is among its inputs) does not describe a sequence
+regressor.
 """
 
 from __future__ import annotations
@@ -125,6 +129,11 @@ def sequence_metadata(
         "provenance": {"exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(provenance or {})},
         "metrics": metrics or {},
     }
+    features = getattr(net, "model_args", {}).get("features") or ""
+    if features:
+        # The graph reads the features of this engine-side pipeline (same width as the raw channels) and
+        # predicts the residual of its base; the engine's sequence session runs the pipeline around it.
+        meta["features"] = features
     if spec is not None:
         meta["spec"] = spec
     return meta

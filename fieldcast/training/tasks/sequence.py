@@ -6,6 +6,12 @@ item is a window of ``seq_len`` samples, normalised with train-split statistics;
 samples only settle the zero initial state and carry no loss. The loss is the recipe's mix of MSE, MAE and
 ``hybrid`` (``alpha·MAE + (1-alpha)·MSE``).
 
+With ``model.args.features`` naming an engine feature pipeline (``trajectory-physics/1``:
+:mod:`fieldcast.engine.systems.trajectory.features`), every trajectory first goes through it: the network
+reads the pipeline's features (same width as the raw channels, no absolute position) and learns the
+residual of the pipeline's base (the printer's physics filter), so the prediction is physics plus a learned
+correction. The same pipeline runs around the exported graph in the engine's sequence session.
+
 Validation streams whole validation trajectories through the model from a zero state, exactly as the
 exported streaming predictor runs, and reports the errors in the targets' units beside the zero predictor
 (persistence of "no error") and, for two-axis targets, the fitted linear-filter baseline.
@@ -19,24 +25,39 @@ import numpy as np
 import torch
 from torch import nn
 
+from fieldcast.engine.sequence_runtime import sequence_features
 from fieldcast.engine.systems.trajectory.baseline import LinearBaseline, error_metrics
 from fieldcast.training.losses import hybrid, mae, mse
 from fieldcast.training.models import build_model
 from fieldcast.training.tasks.base import Task, register_task
 
-__all__ = ["SequenceTask", "predict_stream"]
+__all__ = ["SequenceTask", "model_features", "predict_stream"]
+
+
+def model_features(model: nn.Module, input_names, dt: float):
+    """The engine-side feature pipeline ``model`` was trained behind (its ``features`` argument), or None."""
+    name = (getattr(model, "model_args", None) or {}).get("features") or ""
+    return sequence_features(name, input_names, dt) if name else None
 
 
 @torch.no_grad()
-def predict_stream(model: nn.Module, inputs: np.ndarray, norm: dict) -> np.ndarray:
-    """Targets (T, Co) in physical units for one whole trajectory (T, Ci), streamed from a zero state."""
+def predict_stream(model: nn.Module, inputs: np.ndarray, norm: dict, features=None) -> np.ndarray:
+    """Targets (T, Co) in physical units for one whole trajectory (T, Ci), streamed from a zero state.
+
+    ``features`` (see :func:`model_features`) turns the raw inputs into the network's features and a base
+    that the network's output corrects; None feeds the raw inputs.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    x = (np.asarray(inputs, np.float64) - norm["in_mean"]) / norm["in_std"]
+    raw = np.asarray(inputs, np.float64)
+    base = 0.0
+    if features is not None:
+        raw, base = features.transform(raw)
+    x = (raw - norm["in_mean"]) / norm["in_std"]
     y = model(torch.as_tensor(x, dtype=torch.float32, device=device)[None])[0].double().cpu().numpy()
     model.train(was_training)
-    return y * np.asarray(norm["out_std"]) + np.asarray(norm["out_mean"])
+    return y * np.asarray(norm["out_std"]) + np.asarray(norm["out_mean"]) + base
 
 
 def _metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -69,7 +90,18 @@ class SequenceTask(Task):
             raise self.fail(f"a sequence model reads one sample per frame; the grid is {tuple(dataset.grid)}")
         self.train_x, self.train_y = self._read("train")
         self.valid_x, self.valid_y = self._read("valid")
-        x, y = np.concatenate(self.train_x), np.concatenate(self.train_y)
+        name = (recipe.model.args or {}).get("features") or ""
+        try:
+            self.features = sequence_features(name, self.input_names, dataset.dt) if name else None
+        except ValueError as exc:
+            raise self.fail(f"model.args.features {name!r}: {exc}") from None
+        # With features the network learns from the pipeline's features and predicts the residual of its base.
+        feat_x, feat_y = self.train_x, self.train_y
+        if self.features is not None:
+            pairs = [self.features.transform(x) for x in self.train_x]
+            feat_x = [f for f, _ in pairs]
+            feat_y = [y - b for (_, b), y in zip(pairs, self.train_y, strict=True)]
+        x, y = np.concatenate(feat_x), np.concatenate(feat_y)
         self.norm = {
             "in_mean": x.mean(0).tolist(),
             "in_std": np.maximum(x.std(0), 1e-6).tolist(),
@@ -78,13 +110,15 @@ class SequenceTask(Task):
             "input_names": self.input_names,
             "output_names": self.target_names,
         }
-        xw, yw = self._windows(self.train_x, self.train_y)
+        xw, yw = self._windows(feat_x, feat_y)
         if xw.shape[0] == 0:
             raise self.fail(f"no training windows of {sc.seq_len} samples ({dataset.split_note})")
         self.train_set = torch.utils.data.TensorDataset(xw, yw)
         self.linear = None
-        if len(self.target_names) == 2 and len(self.input_names) == 4:
-            self.linear = LinearBaseline.fit(self.train_x, self.train_y)
+        if len(self.target_names) == 2 and {"vx_ref", "vy_ref"} <= set(self.input_names):
+            cols = [self.input_names.index("vx_ref"), self.input_names.index("vy_ref")]
+            self._lin_cols = [0, 0, *cols]  # the filter reads velocities from columns 2 and 3
+            self.linear = LinearBaseline.fit([x[:, self._lin_cols] for x in self.train_x], self.train_y)
         self._baselines: dict[str, float] | None = None
 
     def _read(self, split: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -147,7 +181,7 @@ class SequenceTask(Task):
         return bool(self.valid_x)
 
     def validate(self, module, device) -> dict[str, float]:
-        preds = [predict_stream(module, x, self.norm) for x in self.valid_x]
+        preds = [predict_stream(module, x, self.norm, self.features) for x in self.valid_x]
         truth = np.concatenate(self.valid_y)
         out = _metrics(np.concatenate(preds), truth)
         std = np.asarray(self.norm["out_std"])
@@ -161,8 +195,11 @@ class SequenceTask(Task):
             key = "rmse_um" if truth.shape[1] == 2 else "rmse"
             out = {f"zero_{key}": _metrics(np.zeros_like(truth), truth)[key]}
             if self.linear is not None:
-                lin = np.concatenate([self.linear.predict(x) for x in self.valid_x])
+                lin = np.concatenate([self.linear.predict(x[:, self._lin_cols]) for x in self.valid_x])
                 out.update({f"linear_{k}": v for k, v in _metrics(lin, truth).items() if k in (key, "r2")})
+            if self.features is not None:  # the pipeline's base alone: what the learned correction adds to
+                base = np.concatenate([self.features.transform(x)[1] for x in self.valid_x])
+                out.update({f"physics_{k}": v for k, v in _metrics(base, truth).items() if k in (key, "r2")})
             self._baselines = out
         return dict(self._baselines)
 
@@ -179,6 +216,7 @@ class SequenceTask(Task):
             "normalisation": self.norm,
             "inputs": self.input_names,
             "targets": self.target_names,
+            "features": (self.recipe.model.args or {}).get("features") or "",
         }
 
     def describe(self) -> str:

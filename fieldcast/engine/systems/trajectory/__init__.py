@@ -8,6 +8,8 @@ dataset writer live in :mod:`.spec` and are re-exported here; importing the pack
 from fieldcast.engine.systems.trajectory.spec import (
     INPUTS,
     OUT_HZ,
+    PROFILE,
+    SHAPERS,
     TARGETS,
     TRAJECTORY_SPEC,
     AxisParams,
@@ -27,6 +29,8 @@ __all__ = [
     "Machine",
     "MotionLimits",
     "OUT_HZ",
+    "PROFILE",
+    "SHAPERS",
     "TARGETS",
     "TRAJECTORY_SPEC",
     "check_options",

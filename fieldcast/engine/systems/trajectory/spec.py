@@ -4,7 +4,9 @@ A toolpath (parsed G-code or a parametric one) goes through a firmware-style pla
 (:mod:`.planner`), optionally an input shaper, and drives two belt-compliant axes
 (:mod:`.dynamics`). The result is sampled at ``out_hz`` (100 Hz by default) from an internal
 ``rate_hz`` (1 kHz) simulation: the reference motion ``(x_ref, y_ref, vx_ref, vy_ref)`` of the unshaped plan,
-the actual carriage positions and the tracking error ``actual − reference`` in micrometres.
+the actual carriage positions and the tracking error ``actual − reference`` in micrometres, and the printer
+profile (:data:`PROFILE`: the machine's parameters, constant along a trajectory) as conditioning channels, so
+a model can serve many printers and G-code import and Play can say which printer they simulate.
 
 Storage: a sequence system has no spatial grid, so each channel is a scalar field on a 1 × 1 grid and a
 dataset frame is one time sample (arrays ``(T, 1, 1)``, The Well layout unchanged).
@@ -16,7 +18,7 @@ import inspect
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,9 @@ from fieldcast.engine.systems.trajectory.planner import MotionLimits, plan_moves
 __all__ = [
     "INPUTS",
     "OUT_HZ",
+    "PROFILE",
+    "PROFILE_FIELDS",
+    "SHAPERS",
     "TARGETS",
     "TRAJECTORY_SPEC",
     "AxisParams",
@@ -47,6 +52,29 @@ __all__ = [
 INPUTS = ("x_ref", "y_ref", "vx_ref", "vy_ref")
 TARGETS = ("error_x", "error_y")
 OUT_HZ = 100.0
+SHAPERS = ("none", "zv", "mzv")  # the ``shaper`` profile channel holds the index into this tuple
+#: The printer profile: the machine's parameters as constant per-trajectory conditioning channels, so a model
+#: can tell printers apart. (name, units, description); ``_x``/``_y`` are per axis.
+PROFILE_FIELDS = (
+    *(
+        (f"{q}_{a}", units, f"{a.upper()} axis {text}")
+        for a in ("x", "y")
+        for q, units, text in (
+            ("mass", "kg", "moving mass"),
+            ("stiffness", "N/m", "belt stiffness"),
+            ("damping", "N*s/m", "belt damping"),
+            ("friction", "N", "Coulomb friction"),
+            ("backlash", "mm", "backlash (total play)"),
+            ("step", "mm", "microstep size (0 = no quantisation)"),
+            ("jitter", "s", "step timing jitter (standard deviation)"),
+        )
+    ),
+    ("accel", "mm/s^2", "planner acceleration"),
+    ("junction_deviation", "mm", "planner junction deviation"),
+    ("shaper", "", "input shaper: 0 none, 1 ZV, 2 MZV"),
+    ("shaper_freq", "Hz", "input shaper frequency"),
+)
+PROFILE = tuple(name for name, _, _ in PROFILE_FIELDS)
 
 TRAJECTORY_SPEC = register_spec(
     SystemSpec(
@@ -64,6 +92,7 @@ TRAJECTORY_SPEC = register_spec(
             ),
             FieldSpec("x_act", "conditioning", units="mm", description="simulated carriage X position"),
             FieldSpec("y_act", "conditioning", units="mm", description="simulated carriage Y position"),
+            *(FieldSpec(n, "conditioning", units=u, description=d) for n, u, d in PROFILE_FIELDS),
         ),
         history=1,
         dt=1.0 / OUT_HZ,
@@ -71,7 +100,12 @@ TRAJECTORY_SPEC = register_spec(
         kind="sequence",
         description="3D-printer motion: planner + belt dynamics → tracking error (one sample per frame)",
         metrics=("mae_um", "rmse_um", "r2"),
-        extra={"inputs": list(INPUTS), "targets": list(TARGETS), "grid": "1x1 per sample"},
+        extra={
+            "inputs": list(INPUTS),
+            "targets": list(TARGETS),
+            "profile": list(PROFILE),
+            "grid": "1x1 per sample",
+        },
     )
 )
 
@@ -86,6 +120,39 @@ class Machine:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def profile(self) -> dict[str, float]:
+        """The printer profile: one float per :data:`PROFILE` channel (SI-ish units as the spec lists)."""
+        out: dict[str, float] = {}
+        for a, axis in (("x", self.x), ("y", self.y)):
+            for q in ("mass", "stiffness", "damping", "friction", "backlash", "step", "jitter"):
+                out[f"{q}_{a}"] = float(getattr(axis, q))
+        lim = self.limits
+        out.update(
+            accel=float(lim.accel),
+            junction_deviation=float(lim.junction_deviation),
+            shaper=float(SHAPERS.index(lim.shaper)),
+            shaper_freq=float(lim.shaper_freq),
+        )
+        return out
+
+    @classmethod
+    def from_profile(cls, profile: dict[str, float], base: Machine | None = None) -> Machine:
+        """The machine a profile describes; values it lacks come from ``base`` (default ``Machine()``)."""
+        base = base or cls()
+        axes = []
+        for a, axis in (("x", base.x), ("y", base.y)):
+            fields = {q: float(profile.get(f"{q}_{a}", getattr(axis, q))) for q in asdict(axis)}
+            axes.append(AxisParams(**fields))
+        shaper = profile.get("shaper", SHAPERS.index(base.limits.shaper))
+        limits = replace(
+            base.limits,
+            accel=float(profile.get("accel", base.limits.accel)),
+            junction_deviation=float(profile.get("junction_deviation", base.limits.junction_deviation)),
+            shaper=SHAPERS[int(round(float(shaper)))],
+            shaper_freq=float(profile.get("shaper_freq", base.limits.shaper_freq)),
+        )
+        return cls(limits, axes[0], axes[1])
 
 
 def sample_machine(
@@ -103,7 +170,7 @@ def sample_machine(
                 damping=float(rng.uniform(10.0, 20.0)),
                 friction=float(rng.uniform(0.0, 0.25)) if firmware_effects else 0.0,
                 backlash=float(rng.uniform(0.0, 0.015)) if firmware_effects else 0.0,
-                step=float(rng.choice([0.0125, 0.00625])) if firmware_effects else 0.0,
+                step=float(rng.choice([0.0125, 0.00625, 0.0])) if firmware_effects else 0.0,
                 jitter=float(rng.uniform(0.0, 30e-6)) if firmware_effects else 0.0,
             )
         )
@@ -125,7 +192,8 @@ def simulate_toolpath(
     """Plan and simulate ``path``; returns 1D float64 arrays at ``out_hz``.
 
     Keys: ``time`` (s), ``x_ref``, ``y_ref`` (mm), ``vx_ref``, ``vy_ref`` (mm/s), ``x_act``, ``y_act`` (mm),
-    ``error_x``, ``error_y`` (µm), ``layer`` (segment being executed), ``line`` (its source line).
+    ``error_x``, ``error_y`` (µm), ``layer`` (segment being executed), ``line`` (its source line), and the
+    machine's profile (:data:`PROFILE`) as constant arrays.
     """
     decim = round(rate_hz / out_hz)
     if decim < 1 or abs(decim * out_hz - rate_hz) > 1e-6 * rate_hz:
@@ -155,6 +223,8 @@ def simulate_toolpath(
     )
     out["layer"] = path.layer[seg] if path.n_segments else np.zeros(seg.size, np.int64)
     out["line"] = path.line[seg] if path.n_segments else np.zeros(seg.size, np.int64)
+    for name, value in machine.profile().items():
+        out[name] = np.full(seg.size, value)
     return out
 
 
@@ -205,7 +275,8 @@ def simulate_trajectory(
     for name in (f.name for f in TRAJECTORY_SPEC.fields):
         a = sim[name][:frames]
         if n < frames:  # a short file: the machine stands still at its last position
-            a = np.concatenate([a, np.full(frames - n, 0.0 if name[0] in "ve" else a[-1])])
+            still = name in ("vx_ref", "vy_ref", "error_x", "error_y")
+            a = np.concatenate([a, np.full(frames - n, 0.0 if still else a[-1])])
         out[name] = a.astype(np.float32).reshape(frames, 1, 1)
     return out
 
