@@ -125,8 +125,8 @@ def physics_baseline(
         return None
     mod = importlib.import_module(module)
     xs, ys = read_split(dataset, "train", inputs, targets, _MAX_FIT_TRAJECTORIES)
-    predict = mod.fit_baseline(xs, ys, inputs, targets)
-    return None if predict is None else (mod.BASELINE_NAME, predict)
+    predict = mod.fit_baseline(xs, ys, inputs, targets, dt=float(dataset.dt))
+    return None if predict is None else (getattr(predict, "name", mod.BASELINE_NAME), predict)
 
 
 def iter_evaluate_sequence(

@@ -121,12 +121,12 @@ def _sequence_table(result: dict[str, Any], stream: TextIO) -> None:
     cwidth = max(len(c) for _, c, _ in channels) + 2
     uwidth = max(4, *(len(u) for _, _, u in channels)) + 2
     stream.write(f"{'predictor':<{width}}{'channel':<{cwidth}}{'unit':<{uwidth}}")
-    stream.write("".join(f"{title:>10}" for _, title in _SEQUENCE_COLUMNS) + "\n")
+    stream.write("".join(f"{title:>11}" for _, title in _SEQUENCE_COLUMNS) + "\n")
     for label, metrics in predictors:
         for i, (suffix, channel, unit) in enumerate(channels):
             stream.write(f"{label if i == 0 else '':<{width}}{channel:<{cwidth}}{unit:<{uwidth}}")
             stream.write(
-                "".join(f"{_cell(metrics.get(k + suffix)):>10}" for k, _ in _SEQUENCE_COLUMNS) + "\n"
+                "".join(f"{_cell(metrics.get(k + suffix)):>11}" for k, _ in _SEQUENCE_COLUMNS) + "\n"
             )
     if "physics" not in result["baselines"]:
         stream.write(f"physics baseline: none for system {result.get('system', '?')!r}\n")

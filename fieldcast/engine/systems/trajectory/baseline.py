@@ -124,17 +124,41 @@ class LinearBaseline:
         return np.stack([self._simulate(x[:, 2 + i], self.coef[i], self.kind) for i in range(2)], axis=1)
 
 
+PROFILE_BASELINE_NAME = "printer physics filter (profile known)"
+
+
 def fit_baseline(
     inputs: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
     input_names: Sequence[str],
     target_names: Sequence[str],
+    dt: float | None = None,
 ):
-    """The fitted linear filter as ``predict(inputs (T, Ci)) -> (T, Co)`` for a model with these channels,
-    or None when its channels are not the reference motion and the tracking error (nothing to compare)."""
+    """The system's best physics baseline as ``predict(inputs (T, Ci)) -> (T, Co)`` for a model with these
+    channels, or None when they are not the reference motion and the tracking error (nothing to compare).
+
+    A model that is given the printer profile is compared with the printer's own dynamics run from that
+    profile (the physics filter of :mod:`.features`: shaper, belt axes, friction, backlash), the baseline
+    with the same information; otherwise with the linear filter fitted on the training trajectories. The
+    returned function's ``name`` says which.
+    """
     names_in, names_out = list(input_names), list(target_names)
     if not set(_VELOCITIES) <= set(names_in) or names_out != list(_ERRORS) or not inputs:
         return None
+    if dt is not None:
+        from fieldcast.engine.systems.trajectory.features import PhysicsFeatures
+
+        try:
+            physics = PhysicsFeatures(names_in, dt)
+        except ValueError:
+            physics = None  # no profile among the inputs: the linear filter below
+        if physics is not None:
+
+            def predict_physics(x: np.ndarray) -> np.ndarray:
+                return physics.transform(np.asarray(x, np.float64))[1]
+
+            predict_physics.name = PROFILE_BASELINE_NAME
+            return predict_physics
     # The filter reads (x_ref, y_ref, vx_ref, vy_ref); only the velocities matter, in columns 2 and 3.
     cols = [names_in.index(_VELOCITIES[0]), names_in.index(_VELOCITIES[1])]
 
@@ -143,4 +167,9 @@ def fit_baseline(
         return np.concatenate([np.zeros((x.shape[0], 2)), x[:, cols]], axis=1)
 
     linear = LinearBaseline.fit([arrange(x) for x in inputs], targets)
-    return lambda x: linear.predict(arrange(x))
+
+    def predict_linear(x: np.ndarray) -> np.ndarray:
+        return linear.predict(arrange(x))
+
+    predict_linear.name = BASELINE_NAME
+    return predict_linear
