@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import logging
 import shutil
@@ -15,15 +16,28 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QSp
 from fieldcast.app.panel import Panel
 from fieldcast.app.runs.compare import CompareView
 from fieldcast.app.runs.exporting import ExportDone, export_job, format_report
-from fieldcast.app.runs.run_table import RunTable
+from fieldcast.app.runs.run_table import RunTable, figures_text
 from fieldcast.app.runs.run_watcher import RunWatcher
 from fieldcast.app.workers import JobWorker
 
-__all__ = ["RunsPanel", "export_available"]
+__all__ = ["RunsPanel", "export_available", "run_details"]
 
 log = logging.getLogger("fieldcast.app")
 
 _RESUMABLE = ("cancelled", "failed", "diverged")
+
+
+def run_details(info: Any) -> str:
+    """One run in a few lines (rich text): what it trains, how its data was split, its best figures."""
+    e = html.escape
+    model = f", model {e(info.model)}" if info.model else ""
+    lines = [f"<b>{e(info.path.name)}</b>: {e(info.system or '?')} data, task {e(info.task)}{model}"]
+    lines.append(f"<b>Split</b> {e(info.split) if info.split else 'not recorded'}")
+    if info.dataset:
+        lines.append(f"<b>Data</b> {e(info.dataset)}")
+    if info.best_metrics:
+        lines.append(f"<b>Best</b> {e(figures_text(info.best_metrics))}")
+    return "<br>".join(lines)
 
 
 def export_available() -> bool:
@@ -56,6 +70,9 @@ class RunsPanel(Panel):
         self.folder_button = QPushButton("Open folder", objectName="open_run_folder")
         self.delete_button = QPushButton("Delete…", objectName="delete_run")
         self.summary = QLabel(objectName="runs_summary")
+        self.details = QLabel(objectName="run_details", wordWrap=True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_worker: JobWorker | None = None
         self.report_dialog: QMessageBox | None = None
         self._build()
@@ -76,6 +93,7 @@ class RunsPanel(Panel):
         split.setSizes([300, 400])
         box = QVBoxLayout(self)
         box.addLayout(bar)
+        box.addWidget(self.details)
         box.addWidget(split, 1)
 
     def _connect(self) -> None:
@@ -163,7 +181,10 @@ class RunsPanel(Panel):
         self.summary.setText(f"{self.table.runs.rowCount()} runs in {self.runs_dir}")
 
     def _on_selection_changed(self, *_args: Any) -> None:
-        self.compare.set_runs(self._selected())
+        runs = self._selected()
+        self.compare.set_runs(runs)
+        self.details.setText(run_details(runs[0]) if len(runs) == 1 else "")
+        self.details.setVisible(len(runs) == 1)
         self._update_actions()
 
     def _on_resume_clicked(self) -> None:

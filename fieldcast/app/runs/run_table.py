@@ -10,13 +10,14 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from fieldcast.app.runs.run_watcher import RunInfo
+from fieldcast.app.runs.run_watcher import BASELINE_PREFIXES, RunInfo
 
-__all__ = ["COLUMNS", "RunTable", "RunTableModel"]
+__all__ = ["COLUMNS", "RunTable", "RunTableModel", "figures_text"]
 
 COLUMNS = (
     "name",
     "system",
+    "task",
     "model",
     "parameters",
     "best val. loss",
@@ -25,6 +26,7 @@ COLUMNS = (
     "step",
     "duration",
     "device",
+    "split",
     "updated",
 )
 _STATUS_COLOURS = {
@@ -47,6 +49,24 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def figures_text(figures: dict[str, float]) -> str:
+    """``density 0.012, vx 0.03`` for per-channel MSE; ``rmse_um 25.8 (zero 20.6, linear 30)`` for a
+    metric followed by its baselines (as :func:`~fieldcast.app.runs.run_watcher.best_figures` orders them).
+    """
+    parts: list[str] = []
+    for key, value in figures.items():
+        if key.startswith("mse/"):
+            parts.append(f"{key.split('/', 1)[1]} {value:.3g}")
+        elif key.startswith(BASELINE_PREFIXES) and parts:
+            kind = next(p for p in BASELINE_PREFIXES if key.startswith(p)).rstrip("_")
+            head, _, tail = parts[-1].partition(" (")
+            inner = (tail.rstrip(")") + ", " if tail else "") + f"{kind} {value:.3g}"
+            parts[-1] = f"{head} ({inner})"
+        else:
+            parts.append(f"{key} {value:.3g}")
+    return ", ".join(parts)
+
+
 def _count(n: int | None) -> str:
     if n is None:
         return ""
@@ -67,8 +87,13 @@ def _cell(info: RunInfo, column: int) -> tuple[str, Any]:
     if name == "best val. loss":
         return ("" if info.best_loss is None else f"{info.best_loss:.4g}"), info.best_loss or float("inf")
     if name == "best per channel":
-        text = ", ".join(f"{k.split('/', 1)[1]} {v:.3g}" for k, v in info.best_metrics.items())
+        text = figures_text(info.best_metrics)
         return text, text
+    if name == "task":
+        return info.task, info.task
+    if name == "split":
+        short = info.split.split(";", 1)[0]
+        return short, info.split
     if name == "status":
         return info.status, info.status
     if name == "step":
@@ -115,6 +140,8 @@ class RunTableModel(QAbstractTableModel):
             colour = _STATUS_COLOURS.get(info.status)
             return QColor(colour) if colour else None
         if role == Qt.ItemDataRole.ToolTipRole:
+            if COLUMNS[index.column()] == "split" and info.split:
+                return info.split
             return str(info.path)
         return None
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
-__all__ = ["RunInfo", "RunWatcher", "count_parameters", "read_records"]
+__all__ = ["RunInfo", "RunWatcher", "best_figures", "count_parameters", "model_text", "read_records"]
 
 log = logging.getLogger("fieldcast.app")
 
@@ -55,6 +55,9 @@ class RunInfo:
     path: Path
     name: str = ""
     system: str = ""
+    task: str = ""  # field_rollout, recurrent_field, sequence ...
+    split: str = ""  # how the run's data was split, in one line
+    dataset: str = ""  # the file it trained on
     model: str = ""
     parameters: int | None = None
     status: str = ""
@@ -90,11 +93,41 @@ class RunInfo:
             self.valid_curve.append((step, loss))
             if self.best_loss is None or loss < self.best_loss:
                 self.best_loss = loss
-                self.best_metrics = {
-                    k: float(v)
-                    for k, v in record.items()
-                    if k.startswith("mse/") and isinstance(v, (int, float))
-                }
+                self.best_metrics = best_figures(record)
+
+
+#: prefixes of the baselines a validation metric is reported beside
+BASELINE_PREFIXES = ("persistence_", "zero_", "linear_")
+#: keys of a validation record that are not metrics
+_NOT_METRICS = ("kind", "step", "epoch", "time", "loss", "rollout")
+
+
+def best_figures(record: dict[str, Any]) -> dict[str, float]:
+    """The figures of a validation record worth a glance: per-channel MSE (``mse/<channel>``), else every
+    metric that has a baseline beside it, followed by those baselines."""
+    numbers = {
+        k: float(v)
+        for k, v in record.items()
+        if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    channels = {k: v for k, v in numbers.items() if k.startswith("mse/")}
+    if channels:
+        return channels
+    out: dict[str, float] = {}
+    for name, value in numbers.items():
+        partners = [p + name for p in BASELINE_PREFIXES if p + name in numbers]
+        if partners and not name.startswith(BASELINE_PREFIXES):
+            out[name] = value
+            out.update({p: numbers[p] for p in partners})
+    return out
+
+
+def model_text(model: dict[str, Any]) -> str:
+    """``unet d1 b4``, ``convlstm h64``, ``lstm h56 l2``: the family and its size arguments."""
+    args = model.get("args") or {}
+    short = {"depth": "d", "base_width": "b", "hidden": "h", "hidden_size": "h", "num_layers": "l"}
+    size = " ".join(f"{s}{args[k]}" for k, s in short.items() if k in args)
+    return f"{model.get('name', '')} {size}".strip()
 
 
 class _Follow:
@@ -184,12 +217,28 @@ class RunWatcher(QObject):
         info.name = str(status.get("name") or info.path.name)
         if not info.config:
             info.config = self._read_config(info.path)
-            model = info.config.get("model", {})
-            args = model.get("args", {})
-            size = " ".join(f"{k[0]}{args[k]}" for k in ("depth", "base_width") if k in args)
-            info.model = f"{model.get('name', '')} {size}".strip()
+            model = info.config.get("model")
+            info.model = model_text(model if isinstance(model, dict) else {})
             info.system = str(info.config.get("system") or "")
+            data = info.config.get("data") if isinstance(info.config.get("data"), dict) else {}
+            info.dataset = str(data.get("path") or "")
+        info.task = str(status.get("task") or info.config.get("task") or "field_rollout")
+        info.split = str(status.get("split") or _split_setting(info.config))
+        if info.system in ("", "auto"):
+            info.system = self._carried_system(info.path) or info.system
         return True
+
+    @staticmethod
+    def _carried_system(run_dir: Path) -> str:
+        """The system a run's checkpoint carries (a recipe that says ``system: auto`` fits any)."""
+        for tag in ("best", "last"):
+            try:
+                sidecar = json.loads((run_dir / "checkpoints" / f"{tag}.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(sidecar, dict) and sidecar.get("system"):
+                return str(sidecar["system"])
+        return ""
 
     @staticmethod
     def _read_config(run_dir: Path) -> dict[str, Any]:
@@ -232,9 +281,20 @@ class RunWatcher(QObject):
                     return False
                 follow.params_from = str(weights)
                 follow.info.parameters = count_parameters(weights)
+                if follow.info.system in ("", "auto"):
+                    follow.info.system = self._carried_system(follow.info.path) or follow.info.system
                 return True
         return False
 
     # Slots --------------------------------------------------------------------------------------------
     def _on_folder_changed(self, _path: str) -> None:
         self.scan()
+
+
+def _split_setting(config: dict[str, Any]) -> str:
+    """The ``data.split`` of a resolved recipe in words (runs written before the split note existed)."""
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    split = data.get("split")
+    if isinstance(split, list) and split:
+        return "along time " + ":".join(f"{float(v):g}" for v in split)
+    return "the file's stored split" if split == "stored" else ""

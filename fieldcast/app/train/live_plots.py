@@ -1,4 +1,5 @@
-"""The Train panel's live plots (losses, learning rate, per-channel metrics, rollout error) and ETA."""
+"""The Train panel's live plots (losses, learning rate, validation metrics beside their baselines, rollout
+error or scores) and ETA."""
 
 from __future__ import annotations
 
@@ -49,13 +50,32 @@ class Eta:
         return max(0, total - done) * self.seconds_per_step
 
 
-#: melt microstructure validation figures, each with the persistence baseline it is compared with
-MELT_BASELINES = {"mse": "persistence_mse", "front_mse": "persistence_front_mse"}
+#: prefixes of the baselines a validation metric is compared with: ``persistence_X`` (copy the last
+#: state), ``zero_X`` (predict nothing), ``linear_X`` (the system's linear-filter baseline)
+BASELINE_PREFIXES = ("persistence_", "zero_", "linear_")
+_BASELINE_SYMBOLS = {"persistence_": None, "zero_": "x", "linear_": "t"}
+_VALID_COLOUR = PALETTE[2]
 
-_TITLES = {
-    "rollout": ("Validation metrics by channel", "normalised MSE"),
-    "melt": ("Validation MSE of the IPF channels (solid cells)", "MSE"),
-}
+
+def baselines_of(metrics: dict[str, Any]) -> dict[str, list[str]]:
+    """{metric: [its baselines present in ``metrics``]} for every metric that has a baseline partner."""
+    out: dict[str, list[str]] = {}
+    for name in metrics:
+        if name.startswith(BASELINE_PREFIXES):
+            continue
+        partners = [p + name for p in BASELINE_PREFIXES if p + name in metrics]
+        if partners:
+            out[name] = partners
+    return out
+
+
+def is_score(name: str) -> bool:
+    """A score that is better when higher and may be negative (R²): drawn on a linear axis of its own."""
+    return name == "r2" or name.startswith("r2_")
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,10 @@ class _Validation:
 
 class LivePlots(QWidget):
     """Four plots fed by training events; curves are created once and redrawn at a fixed rate.
+
+    Loss and learning rate always; the validation metrics, each beside its baselines (dashed) when the
+    task reports any (``persistence_X``, ``zero_X``, ``linear_X`` next to ``X``); the fourth is the rollout
+    error against horizon for the field-rollout task, else the scores (R²) on a linear axis.
 
     Events only buffer points. One timer takes the plots in turn, one plot per tick, so each on-screen
     plot sets the data of its changed curves once and repaints at most ``refresh_hz`` times a second
@@ -88,48 +112,69 @@ class LivePlots(QWidget):
         self.rollout = LossPlot(
             "Rollout error against horizon", "horizon (frames)", "normalised MSE", log_y=True, refresh_hz=None
         )
-        self.plots = (self.loss, self.lr, self.metrics, self.rollout)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
+        self.scores = LossPlot(
+            "Validation scores (dashed: baselines)", "step", "score", log_y=False, refresh_hz=None
+        )
+        self.plots = (self.loss, self.lr, self.metrics, self.rollout, self.scores)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
         for i, plot in enumerate(self.plots):
             plot.setMinimumSize(260, 180)
-            grid.addWidget(plot, i // 2, i % 2)
+            self._grid.addWidget(plot, min(i, 3) // 2, min(i, 3) % 2)  # rollout and scores share a cell
         slow = max(1, round(refresh_hz / validation_hz))
-        self._every = {self.metrics: slow, self.rollout: slow}  # flush once every this many rounds
+        self._every = {self.metrics: slow, self.rollout: slow, self.scores: slow}  # flush every N rounds
         self._turn = 0
         self._round = 0
         self._timer = QTimer(self, interval=max(1, round(1000 / (refresh_hz * len(self.plots)))))
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
+        self.task = ""
         self.clear()
 
-    def _create_curves(self, kind: str) -> None:
-        self.loss.add_curve("train", "train (step)")
-        self.loss.add_curve("train_epoch", "train (epoch mean)", symbol="o")
-        self.lr.add_curve("lr", "learning rate")
-        if kind == "melt":
-            # No validation loss and no rollout test: the model's MSE and front MSE against persistence.
-            for i, (name, baseline) in enumerate(MELT_BASELINES.items()):
-                color = PALETTE[i]
-                self.metrics.add_curve(name, name.replace("_", " "), color=color, symbol="o")
-                self.metrics.add_curve(baseline, baseline.replace("_", " "), color=color, dashed=True)
-            return
-        self.loss.add_curve("valid", "validation", symbol="s")
-        self.rollout.add_curve("first", "first validation", color="#aaaaaa", symbol="o")
-        self.rollout.add_curve("latest", "latest validation", symbol="o")
-
-    def clear(self, kind: str = "rollout") -> None:
-        """Forget every curve: a new run starts, of the curriculum trainer (``"rollout"``) or ``"melt"``."""
+    def clear(self, task: str = "field_rollout") -> None:
+        """Forget every curve: a new run of ``task`` starts."""
         for plot in self.plots:
             plot.clear_all()
-        title, y_label = _TITLES[kind]
-        self.metrics.getPlotItem().setTitle(title, color="#333", size="10pt")
-        self.metrics.getPlotItem().setLabel("left", y_label)
-        self.rollout.setVisible(kind == "rollout")  # melt training runs no rollout test
-        self._create_curves(kind)
+        self.loss.add_curve("train", "train (step)")
+        self.loss.add_curve("train_epoch", "train (epoch mean)", symbol="o")
+        self.loss.add_curve("valid", "validation", color=_VALID_COLOUR, symbol="s")
+        self.lr.add_curve("lr", "learning rate")
+        self._colours: dict[str, str] = {}
         self._step_offset = 0
         self._last_step = 0
         self._has_first_rollout = False
+        self.task = ""
+        self.set_task(task)
+
+    def set_task(self, task: str) -> None:
+        """Title the plots for ``task`` and show the fourth plot it uses (rollout error, or scores)."""
+        if task == self.task:
+            return
+        self.task = task
+        rollout = task == "field_rollout"
+        title, y_label = (
+            ("Validation metrics by channel", "normalised MSE")
+            if rollout
+            else ("Validation metrics (dashed: baselines)", "error")
+        )
+        self.metrics.getPlotItem().setTitle(title, color="#333", size="10pt")
+        self.metrics.getPlotItem().setLabel("left", y_label)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """The fourth cell shows the rollout error (field rollout) or the scores (once there are any);
+        with neither, the validation metrics take the whole row."""
+        fourth = None
+        if self.task == "field_rollout":
+            fourth = self.rollout
+        elif self.scores.curve_keys():
+            fourth = self.scores
+        self.rollout.setVisible(fourth is self.rollout)
+        self.scores.setVisible(fourth is self.scores)
+        span = 1 if fourth is not None else 2
+        if self._grid.getItemPosition(self._grid.indexOf(self.metrics))[3] != span:
+            self._grid.removeWidget(self.metrics)
+            self._grid.addWidget(self.metrics, 1, 0, 1, span)
 
     def flush(self) -> None:
         """Draw every buffered point now (the timer does it on its own for the plots on screen)."""
@@ -152,7 +197,10 @@ class LivePlots(QWidget):
         if handler is not None:
             handler(event)
 
-    def _on_StageEvent(self, event: Any) -> None:  # noqa: N802 - named after the event class
+    def _on_DataEvent(self, event: Any) -> None:  # noqa: N802 - named after the event class
+        self.set_task(event.task)
+
+    def _on_StageEvent(self, event: Any) -> None:  # noqa: N802
         if event.status == "start":
             self._step_offset = self._last_step if event.index > 0 else 0
             label = f"{event.name} ({event.index + 1}/{event.total})"
@@ -169,19 +217,58 @@ class LivePlots(QWidget):
         self.loss.append("train_epoch", self.x(event.step), event.train_loss)
 
     def _on_ValidationEvent(self, event: Any) -> None:  # noqa: N802
-        x = self.x(event.step)
-        if "loss" in event.metrics:
-            self.loss.append("valid", x, event.metrics["loss"])
-        for name, value in event.metrics.items():
-            if name.startswith("mse/") or self.metrics.has_curve(name):
+        x, metrics = self.x(event.step), event.metrics
+        if "loss" in metrics:
+            self.loss.append("valid", x, metrics["loss"])
+        for name, value in metrics.items():
+            if name.startswith("mse/"):
                 self.metrics.append(name, x, value)
+        for name, partners in baselines_of(metrics).items():
+            plot = self._plot_for(name)
+            key = "valid" if name == "loss" else name
+            if key != "valid":
+                self._add_metric_curve(plot, name, symbol="o")
+                plot.append(name, x, metrics[name])
+            for partner in partners:
+                prefix = next(p for p in BASELINE_PREFIXES if partner.startswith(p))
+                label = f"{_label(name) if key != 'valid' else 'validation'} · {prefix.rstrip('_')}"
+                self._add_metric_curve(plot, partner, name, label, _BASELINE_SYMBOLS[prefix], dashed=True)
+                plot.append(partner, x, metrics[partner])
         if event.rollout:
             horizons = sorted(event.rollout)
             values = [event.rollout[h] for h in horizons]
+            self.rollout.add_curve("first", "first validation", color="#aaaaaa", symbol="o")
+            self.rollout.add_curve("latest", "latest validation", symbol="o")
             if not self._has_first_rollout:
                 self.rollout.set_points("first", horizons, values)
                 self._has_first_rollout = True
             self.rollout.set_points("latest", horizons, values)
+
+    def _plot_for(self, name: str) -> LossPlot:
+        if name == "loss":
+            return self.loss
+        return self.scores if is_score(name) else self.metrics
+
+    def _add_metric_curve(
+        self,
+        plot: LossPlot,
+        key: str,
+        colour_of: str | None = None,
+        label: str | None = None,
+        symbol: str | None = None,
+        dashed: bool = False,
+    ) -> None:
+        """Curve ``key`` in the colour of metric ``colour_of`` (its own when None), made once."""
+        if plot.has_curve(key):
+            return
+        owner = colour_of or key
+        if owner == "loss":
+            colour = _VALID_COLOUR
+        else:
+            colour = self._colours.setdefault(owner, PALETTE[(len(self._colours) + 1) % len(PALETTE)])
+        plot.add_curve(key, label or _label(key), color=colour, symbol=symbol, dashed=dashed)
+        if plot is self.scores and len(plot.curve_keys()) == 1:
+            self._arrange()  # the first score: the scores plot takes the fourth cell
 
     def on_record(self, record: dict[str, Any]) -> None:
         """Replay one ``metrics.jsonl`` record (a resumed run shows its history before new steps arrive)."""

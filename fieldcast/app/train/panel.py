@@ -1,4 +1,8 @@
-"""The Train panel: pick a dataset and a recipe, start training in the background and watch it live."""
+"""The Train panel: pick a dataset and a recipe, start training in the background and watch it live.
+
+Every recipe of every task trains the same way; the list also offers the default recipe of the chosen
+dataset, picked by itself for a dataset of a system Fieldcast does not ship.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -29,17 +32,23 @@ from PySide6.QtWidgets import (
 from fieldcast.app.panel import Panel
 from fieldcast.app.paths import app_paths
 from fieldcast.app.runs.run_watcher import read_records
-from fieldcast.app.train.controller import LoadedRecipe, TrainController, strict_errors
+from fieldcast.app.train.controller import DatasetFacts, LoadedRecipe, TrainController, strict_errors
 from fieldcast.app.train.live_plots import Eta, LivePlots, format_duration
-from fieldcast.app.train.recipe_form import RecipeForm
-from fieldcast.app.train.recipes import melt_note, recipe_kind, recipe_system, shipped_recipes
+from fieldcast.app.train.recipe_form import RecipeForm, get_key
+from fieldcast.app.train.recipe_list import DEFAULT_LABEL, fill_recipe_combo
+from fieldcast.app.train.recipes import DEFAULT_ENTRY, run_task, shipped_recipes
+from fieldcast.app.train.texts import (
+    NO_SAMPLES,
+    data_event_text,
+    dataset_text,
+    recipe_text,
+    samples_caption,
+)
 from fieldcast.widgets.sample_strip import SampleStrip
 
-__all__ = ["TrainPanel", "shipped_recipes"]
+__all__ = ["DEFAULT_LABEL", "TrainPanel", "shipped_recipes"]
 
 DATASET_FILTER = "Datasets (*.h5 *.hdf5 *.hdf)"
-
-MELT_NO_SAMPLES = "The melt microstructure loop draws no samples; its validation figures are plotted above."
 
 NO_TORCH_MESSAGE = (
     "Training needs PyTorch, which Fieldcast Player does not include; install Fieldcast Studio to train."
@@ -74,11 +83,16 @@ class TrainPanel(Panel):
         self.data_dir = Path(data_dir) if data_dir is not None else paths.data
         self.controller = TrainController(self.runs_dir, self)
         self.recipe: LoadedRecipe | None = None
+        self.facts: DatasetFacts | None = None  # of the chosen dataset, for the recipe in the form
         self.eta = Eta()
         self.error_dialog: QMessageBox | None = None
         self._shown_at = 0.0
+        self._samples_seen = False
+        self._auto_default_for: Path | None = None  # the dataset the default recipe was picked for
         self._check_timer = QTimer(self, singleShot=True, interval=250)
         self._check_timer.timeout.connect(self._on_check_timer_timeout)
+        self._facts_timer = QTimer(self, singleShot=True, interval=150)
+        self._facts_timer.timeout.connect(self._on_facts_timer_timeout)
         self._build()
         self._connect()
         self._refresh_datasets()
@@ -91,14 +105,14 @@ class TrainPanel(Panel):
         self.dataset_combo = QComboBox(objectName="dataset_combo", editable=True)
         self.dataset_combo.lineEdit().setPlaceholderText("choose a dataset file")
         self.browse_button = QPushButton("Browse…", objectName="browse_dataset")
+        self.dataset_note = QLabel(objectName="dataset_note", wordWrap=True)
+        self.dataset_note.setTextFormat(Qt.TextFormat.RichText)
         self.recipe_combo = QComboBox(objectName="recipe_combo")
-        self._fill_recipe_combo()
+        self.recipe_combo.setMaxVisibleItems(24)  # every system's heading at once
+        fill_recipe_combo(self.recipe_combo)
         self.open_recipe_button = QPushButton("Open…", objectName="open_recipe")
         self.form = RecipeForm()
         self.recipe_status = QLabel(objectName="recipe_status", wordWrap=True)
-        self.form_note = QLabel(objectName="form_note", wordWrap=True)
-        self.form_note.setStyleSheet("color: #555;")
-        self.form_note.hide()
 
         self.start_button = QPushButton("Start", objectName="start_button")
         self.pause_button = QPushButton("Pause", objectName="pause_button")
@@ -111,12 +125,18 @@ class TrainPanel(Panel):
         self.lr_button = QPushButton("Set learning rate", objectName="lr_button")
         self.progress = QProgressBar(objectName="train_progress")
         self.stage_label = QLabel("Nothing is training.", objectName="stage_label", wordWrap=True)
+        self.data_label = QLabel(objectName="data_label", wordWrap=True)
+        self.data_label.setTextFormat(Qt.TextFormat.RichText)
+        self.data_label.hide()
         self.eta_label = QLabel(objectName="eta_label")
 
         data_box = QGroupBox("Dataset")
-        row = QHBoxLayout(data_box)
+        col = QVBoxLayout(data_box)
+        row = QHBoxLayout()
         row.addWidget(self.dataset_combo, 1)
         row.addWidget(self.browse_button)
+        col.addLayout(row)
+        col.addWidget(self.dataset_note)
         recipe_box = QGroupBox("Recipe")
         col = QVBoxLayout(recipe_box)
         row = QHBoxLayout()
@@ -124,7 +144,6 @@ class TrainPanel(Panel):
         row.addWidget(self.open_recipe_button)
         col.addLayout(row)
         col.addWidget(self.recipe_status)
-        col.addWidget(self.form_note)
         col.addWidget(self.form)
         run_box = QGroupBox("Run")
         grid = QGridLayout(run_box)
@@ -136,7 +155,8 @@ class TrainPanel(Panel):
         grid.addWidget(self.lr_button, 1, 2, 1, 2)
         grid.addWidget(self.progress, 2, 0, 1, 4)
         grid.addWidget(self.stage_label, 3, 0, 1, 4)
-        grid.addWidget(self.eta_label, 4, 0, 1, 4)
+        grid.addWidget(self.data_label, 4, 0, 1, 4)
+        grid.addWidget(self.eta_label, 5, 0, 1, 4)
 
         side = QWidget()
         side_box = QVBoxLayout(side)
@@ -146,8 +166,10 @@ class TrainPanel(Panel):
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(side)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(380)
-        scroll.setMaximumWidth(460)
+        # As wide as the widest recipe form (every task's rows) beside a vertical scroll bar: never clipped.
+        width = side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(max(420, width + 2 * scroll.frameWidth() + 4))
+        scroll.setMaximumWidth(scroll.minimumWidth() + 60)
 
         self.plots = LivePlots()
         self.samples = SampleStrip()
@@ -165,7 +187,7 @@ class TrainPanel(Panel):
         self.dataset_combo.currentTextChanged.connect(self._on_dataset_changed)
         self.recipe_combo.activated.connect(self._on_recipe_activated)
         self.open_recipe_button.clicked.connect(self._on_open_recipe_clicked)
-        self.form.sig_changed.connect(self._check_timer.start)
+        self.form.sig_changed.connect(self._on_form_changed)
         self.form.sig_validity_changed.connect(lambda _valid: self._update_buttons())
         self.start_button.clicked.connect(self._on_start_clicked)
         self.pause_button.clicked.connect(self.controller.pause)
@@ -179,6 +201,7 @@ class TrainPanel(Panel):
         c.sig_failed.connect(self._on_training_failed)
         c.sig_recipe_loaded.connect(self._on_recipe_loaded)
         c.sig_recipe_failed.connect(self._on_recipe_failed)
+        c.sig_dataset_facts.connect(self._on_dataset_facts)
 
     # Public API ---------------------------------------------------------------------------------------
     def open_path(self, path: Path) -> None:
@@ -206,9 +229,6 @@ class TrainPanel(Panel):
         if self.controller.state != "idle":
             self.sig_status.emit("A training is already running; stop it before resuming another run.")
             return
-        if recipe_kind(Path(run_dir) / "config.yaml") == "melt":
-            self.sig_status.emit("Melt microstructure runs cannot be resumed; start a new run of the recipe.")
-            return
         self._start_resume(Path(run_dir))
         self.sig_show_me.emit()
 
@@ -216,29 +236,16 @@ class TrainPanel(Panel):
         text = self.dataset_combo.currentText().strip()
         return Path(text) if text and Path(text).is_file() else None
 
+    def choose_default_recipe(self) -> None:
+        """Select "Default for this dataset" and build it for the chosen dataset."""
+        self.recipe_combo.setCurrentIndex(self.recipe_combo.findData(DEFAULT_ENTRY))
+        self._load_default_recipe()
+
     def shutdown(self) -> None:
         self.controller.shutdown()
         self.plots.stop()
 
     # Helpers ------------------------------------------------------------------------------------------
-    def _fill_recipe_combo(self) -> None:
-        """The shipped recipes under a heading per system (headings cannot be chosen)."""
-        combo, bold = self.recipe_combo, QFont()
-        bold.setBold(True)
-        heading_of = None
-        for path in shipped_recipes():
-            system = recipe_system(path)
-            if system != heading_of:
-                heading_of = system
-                combo.addItem(system or "other")
-                heading = combo.model().item(combo.count() - 1)
-                heading.setEnabled(False)
-                heading.setFont(bold)
-            combo.addItem(path.stem, str(path))
-            combo.setItemData(combo.count() - 1, f"{system} · {path}", Qt.ItemDataRole.ToolTipRole)
-        combo.setCurrentIndex(-1)
-        combo.setPlaceholderText("choose a recipe")
-
     def _refresh_datasets(self) -> None:
         files = (
             sorted(p for ext in ("*.h5", "*.hdf5") for p in self.data_dir.glob(ext))
@@ -250,11 +257,31 @@ class TrainPanel(Panel):
                 self.dataset_combo.addItem(str(path))
         self.dataset_combo.setCurrentIndex(-1)
 
+    def _default_selected(self) -> bool:
+        return self.recipe_combo.currentData() == DEFAULT_ENTRY
+
     def _load_recipe(self, path: Path) -> None:
         self.recipe = None
         self.recipe_status.setText(f"Reading {path.name}…")
         self.controller.load_recipe(path)
         self._update_buttons()
+
+    def _load_default_recipe(self) -> None:
+        self.recipe = None
+        dataset = self.dataset_path()
+        if dataset is None:
+            self.recipe_status.setText("Choose a dataset: its default recipe is built from its own fields.")
+        else:
+            self.recipe_status.setText(f"Building the default recipe for {dataset.name}…")
+            self.controller.load_default_recipe(dataset)
+        self._update_buttons()
+
+    def _split_setting(self) -> Any:
+        """The ``data.split`` the recipe in the form asks for ("auto" before a recipe is chosen)."""
+        if self.recipe is None:
+            return "auto"
+        stages = self.form.stages()
+        return get_key(stages[-1], "data.split", "auto") if stages else "auto"
 
     def _disable_training(self) -> None:
         """Fieldcast Player has no PyTorch: say so once, instead of failing on every recipe."""
@@ -267,26 +294,27 @@ class TrainPanel(Panel):
         if not training_available():
             return
         state = self.controller.state
-        melt = self.recipe is not None and self.recipe.kind == "melt"
-        ready = self.recipe is not None and (melt or self.form.is_valid()) and self.dataset_path() is not None
+        ready = self.recipe is not None and self.form.is_valid() and self.dataset_path() is not None
         self.start_button.setEnabled(state == "idle" and ready)
         self.pause_button.setEnabled(state == "running")
         self.resume_button.setEnabled(
             state == "paused" or (state == "idle" and self.controller.resumable_run is not None)
         )
         self.stop_button.setEnabled(state in ("running", "paused"))
-        self.lr_button.setEnabled(state in ("running", "paused") and self.controller.job_kind == "rollout")
+        self.lr_button.setEnabled(state in ("running", "paused"))
         why = []
         if self.dataset_path() is None:
             why.append("choose a dataset file")
         if self.recipe is None:
             why.append("choose a recipe")
-        elif not melt and not self.form.is_valid():
+        elif not self.form.is_valid():
             why.append("fix the fields marked in red")
         self.start_button.setToolTip("Start training" if not why else "To start: " + ", ".join(why))
 
     def _start_resume(self, run_dir: Path) -> None:
-        self.plots.clear()
+        self.plots.clear(task=run_task(run_dir))
+        self.samples.clear()
+        self._samples_seen = False
         metrics = run_dir / "metrics.jsonl"
         if metrics.is_file():
             for record in read_records(metrics):
@@ -303,10 +331,38 @@ class TrainPanel(Panel):
             self.set_dataset(Path(path))
 
     def _on_dataset_changed(self, _text: str) -> None:
+        self.facts = None
+        self.dataset_note.setText("")
+        self._facts_timer.start()  # the text may still be being typed
         self._update_buttons()
 
+    def _on_facts_timer_timeout(self) -> None:
+        path = self.dataset_path()
+        if path is not None:
+            self.controller.describe_dataset(path, self._split_setting())
+
+    def _on_dataset_facts(self, facts: DatasetFacts) -> None:
+        if facts.path != self.dataset_path():
+            return  # the user has chosen another file since
+        self.facts = facts
+        self.dataset_note.setText(dataset_text(facts))
+        if not training_available():
+            return  # Fieldcast Player: no recipe is built or read
+        if self._default_selected():
+            if self.recipe is None or not self.recipe.is_default or self.recipe.dataset != facts.path:
+                self._load_default_recipe()
+        elif facts.system and not facts.built_in and self._auto_default_for != facts.path:
+            self._auto_default_for = facts.path
+            self.choose_default_recipe()
+        elif self.recipe is not None:
+            self.recipe_status.setText(recipe_text(self.recipe, facts))
+
     def _on_recipe_activated(self, index: int) -> None:
-        self._load_recipe(Path(self.recipe_combo.itemData(index)))
+        data = self.recipe_combo.itemData(index)
+        if data == DEFAULT_ENTRY:
+            self._load_default_recipe()
+        elif data:
+            self._load_recipe(Path(data))
 
     def _on_open_recipe_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open recipe", str(Path.home()), self.file_filter)
@@ -315,41 +371,32 @@ class TrainPanel(Panel):
 
     def _on_recipe_loaded(self, loaded: LoadedRecipe) -> None:
         self.recipe = loaded
-        melt = loaded.kind == "melt"
-        self.form.setVisible(not melt)
-        self.form_note.setVisible(melt)
-        if melt:
-            self.form_note.setText(melt_note(loaded.stages[0], loaded.path))
-            self.recipe_status.setText(f"melt microstructure: {loaded.stages[0]['name']}")
-        else:
-            self.form.set_stages(loaded.stages)
-            names = " → ".join(s["name"] for s in loaded.stages)
-            self.recipe_status.setText(f"{len(loaded.stages)} stage(s): {names}")
+        self.form.set_stages(loaded.stages)
+        self.recipe_status.setText(recipe_text(loaded, self.facts))
+        self._facts_timer.start()  # the recipe's split may cut the data differently
         self._update_buttons()
 
     def _on_recipe_failed(self, reason: str) -> None:
         self.recipe = None
-        self.form_note.hide()
-        self.form.show()
         self.recipe_status.setText(f"<span style='color:#c0392b'>Cannot use this recipe: {reason}</span>")
         self._update_buttons()
+
+    def _on_form_changed(self) -> None:
+        self._check_timer.start()
+        self._facts_timer.start()
 
     def _on_check_timer_timeout(self) -> None:
         self.form.set_external_errors(strict_errors(self.form.stages()))
 
     def _on_start_clicked(self) -> None:
-        if self.recipe is not None and self.recipe.kind == "melt":
-            self.plots.clear(kind="melt")
-            self.samples.clear(MELT_NO_SAMPLES)
-            self.eta.reset()
-            self.controller.start_melt(self.recipe.path, self.dataset_path())
-            return
         errors = strict_errors(self.form.stages())
         if errors:
             self.form.set_external_errors(errors)
             return
-        self.plots.clear()
+        self.plots.clear(task=self.form.task())
         self.samples.clear()
+        self._samples_seen = False
+        self.data_label.hide()
         self.eta.reset()
         self.controller.start(self.form.stages(), self.dataset_path())
 
@@ -388,8 +435,12 @@ class TrainPanel(Panel):
         kind = type(event).__name__
         if kind == "Progress":
             self._show_progress(event.done, event.total)
+        elif kind == "DataEvent":
+            self.data_label.setText(data_event_text(event))
+            self.data_label.show()
         elif kind == "StageEvent" and event.status == "start":
             self.eta.reset()
+            self._samples_seen = False
             self.stage_label.setText(f"Stage {event.index + 1}/{event.total}: {event.name} → {event.run_dir}")
             if event.run_dir is not None and event.index == event.total - 1:
                 self.sig_run_started.emit(str(event.run_dir))
@@ -398,8 +449,11 @@ class TrainPanel(Panel):
                 f"Stage {event.index + 1}/{event.total}: {event.name} reused from {event.run_dir}"
             )
         elif kind == "SamplesEvent":
-            caption = f"Validation rollout after {event.horizon} frames, epoch {event.epoch + 1}"
+            self._samples_seen = True
+            caption = samples_caption(event)
             self.samples.set_samples(event.truth, event.prediction, event.channel_names, caption)
+        elif kind == "ValidationEvent" and not self._samples_seen:
+            self.samples.clear(NO_SAMPLES)  # samples come before their validation: this task draws none
         elif kind == "FinishedEvent":
             self.stage_label.setText(
                 f"Finished: {event.status} at step {event.step}. {event.message}".strip()

@@ -1,5 +1,8 @@
 """The recipe form: the settings a user changes most, checked as they type, and the curriculum stages.
 
+It edits recipes of every task: the rows follow the recipe's ``task`` (field rollout, recurrent field,
+sequence) and model family.
+
 The form edits plain recipe dictionaries (one per curriculum stage, as ``recipe_to_dict`` gives them), so
 it needs no torch. Shared settings show the last stage's value; a shared setting the user changes is written
 into every stage. Each field explains what is wrong with it right under the field.
@@ -8,9 +11,6 @@ into every stage. Each field explains what is wrong with it right under the fiel
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -29,108 +29,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["RecipeForm", "get_key", "set_key"]
+from fieldcast.app.train.recipe_fields import (
+    FIELDS,
+    LOSS_WEIGHTS,
+    STAGE_COLUMNS,
+    Field,
+    drop_key,
+    get_key,
+    set_key,
+    value_text,
+)
+
+__all__ = ["STAGE_COLUMNS", "RecipeForm", "get_key", "set_key"]
 
 _ERROR_STYLE = "border: 1px solid #c0392b; border-radius: 2px;"
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-def get_key(data: dict, key: str, default: Any = None) -> Any:
-    """``data["a"]["b"]`` for key ``"a.b"``; ``default`` when a level is missing."""
-    for part in key.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return default
-        data = data[part]
-    return data
-
-
-def set_key(data: dict, key: str, value: Any) -> None:
-    """Set ``data["a"]["b"] = value`` for key ``"a.b"``, creating levels as needed."""
-    *parents, last = key.split(".")
-    for part in parents:
-        data = data.setdefault(part, {})
-    data[last] = value
-
-
-def _number(kind: type, minimum: float, strict: bool, optional: bool = False) -> Callable[[str], Any]:
-    """A parser of typed text returning the value or raising ValueError with the reason."""
-
-    def parse(text: str) -> Any:
-        text = text.strip()
-        if not text:
-            if optional:
-                return None
-            raise ValueError("a value is required")
-        try:
-            value = int(text) if kind is int else float(text)
-        except ValueError:
-            raise ValueError("must be a whole number" if kind is int else "must be a number") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("must be a finite number")
-        if (strict and value <= minimum) or value < minimum:
-            raise ValueError(f"must be {'>' if strict else '≥'} {minimum:g}")
-        return value
-
-    return parse
-
-
-def _device(text: str) -> str:
-    if not _DEVICE.match(text.strip()):
-        raise ValueError("use auto, cpu, cuda, cuda:N or mps")
-    return text.strip()
-
-
-def _identifier(text: str) -> str:
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", text.strip()):
-        raise ValueError("a model family name, e.g. unet")
-    return text.strip()
-
-
-@dataclass(frozen=True)
-class _Field:
-    key: str
-    label: str
-    parse: Callable[[str], Any] | None = None  # text fields
-    choices: tuple[str, ...] = ()  # combo boxes (editable when parse is set)
-    tip: str = ""
-
-
-_SHARED = (
-    _Field("model.name", "model family", _identifier, ("unet",), "registered model family"),
-    _Field("model.args.depth", "depth", _number(int, 0, False), tip="stride-2 downsamplings of the UNet"),
-    _Field("model.args.base_width", "base width", _number(int, 1, False), tip="channels at full resolution"),
-    _Field("rollout.gamma", "rollout weight decay γ", _number(float, 0, True), tip="step k weighs γ^k"),
-    _Field("rollout.truncate", "truncate gradients", tip="detach each prediction before it is fed back"),
-    _Field("loss.mse", "MSE weight", _number(float, 0, False)),
-    _Field("loss.mae", "MAE weight", _number(float, 0, False)),
-    _Field("loss.divergence", "divergence weight", _number(float, 0, False)),
-    _Field("loss.gradient", "gradient weight", _number(float, 0, False)),
-    _Field("optim.name", "optimiser", choices=("adam", "adamw")),
-    _Field("optim.weight_decay", "weight decay", _number(float, 0, False)),
-    _Field("optim.grad_clip", "gradient clip", _number(float, 0, True, optional=True), tip="empty: none"),
-    _Field("scheduler.name", "scheduler", choices=("none", "cosine_restarts", "plateau", "linear")),
-    _Field("scheduler.warmup_steps", "warm-up steps", _number(int, 0, False)),
-    _Field("data.batch_size", "batch size", _number(int, 1, False)),
-    _Field("train.max_steps", "max steps per stage", _number(int, 1, False, optional=True), tip="empty: all"),
-    _Field("train.amp", "mixed precision (CUDA)"),
-    _Field("train.device", "device", _device, ("auto", "cpu", "cuda", "mps")),
-)
-_LOSSES = ("loss.mse", "loss.mae", "loss.divergence", "loss.gradient", "loss.hybrid")
-
-#: per-stage columns of the curriculum table: (key, header, parser)
-STAGE_COLUMNS = (
-    ("rollout.steps", "K steps", _number(int, 1, False)),
-    ("train.epochs", "epochs", _number(int, 1, False)),
-    ("optim.lr", "learning rate", _number(float, 0, True)),
-)
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class RecipeForm(QWidget):
-    """Edit the stages of a curriculum; :meth:`stages` returns them with the edits applied."""
+    """Edit the stages of a curriculum; :meth:`stages` returns them with the edits applied.
+
+    The rows shown follow the recipe's task and model family (a ConvLSTM has no UNet depth, a sequence
+    task no rollout weights); only the rows shown are checked and written.
+    """
 
     sig_changed = Signal()
     """A value changed (whether or not it is valid)."""
@@ -148,13 +68,16 @@ class RecipeForm(QWidget):
         self._loading = False
         self.editors: dict[str, QWidget] = {}
         self.error_labels: dict[str, QLabel] = {}
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for spec in _SHARED:
-            form.addRow(spec.label, self._make_row(spec))
+        self._rows: dict[str, QWidget] = {}
+        self._specs = {spec.key: spec for spec in FIELDS}
+        self.form_layout = QFormLayout()
+        self.form_layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for spec in FIELDS:
+            self._rows[spec.key] = self._make_row(spec)
+            self.form_layout.addRow(spec.label, self._rows[spec.key])
         self.stage_table = QTableWidget(0, len(STAGE_COLUMNS))
         self.stage_table.setObjectName("stage_table")
-        self.stage_table.setHorizontalHeaderLabels([h for _, h, _ in STAGE_COLUMNS])
+        self.stage_table.setHorizontalHeaderLabels([h for _, h, _, _ in STAGE_COLUMNS])
         self.stage_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.stage_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.stage_table.itemChanged.connect(self._on_stage_item_changed)
@@ -167,11 +90,11 @@ class RecipeForm(QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(QLabel("<b>Curriculum stages</b> (trained in order, each from the previous best)"))
         box.addWidget(self.stage_table)
-        box.addLayout(form)
+        box.addLayout(self.form_layout)
         box.addWidget(self.general_error)
 
     # Building -----------------------------------------------------------------------------------------
-    def _make_row(self, spec: _Field) -> QWidget:
+    def _make_row(self, spec: Field) -> QWidget:
         if spec.parse is None and not spec.choices:
             editor: QWidget = QCheckBox()
             editor.toggled.connect(lambda _v, k=spec.key: self._on_editor_changed(k))
@@ -205,43 +128,67 @@ class RecipeForm(QWidget):
         self._touched.clear()
         self._external.clear()
         last = self._stages[-1] if self._stages else {}
-        for spec in _SHARED:
+        for spec in FIELDS:
             self._show_value(spec, get_key(last, spec.key))
         self.stage_table.setRowCount(len(self._stages))
         self.stage_table.setVerticalHeaderLabels(
             [s.get("name") or f"stage {i + 1}" for i, s in enumerate(stages)]
         )
         for row, stage in enumerate(self._stages):
-            for col, (key, _, _) in enumerate(STAGE_COLUMNS):
-                self.stage_table.setItem(row, col, QTableWidgetItem(_text(get_key(stage, key))))
+            for col, (key, _, _, _) in enumerate(STAGE_COLUMNS):
+                self.stage_table.setItem(row, col, QTableWidgetItem(value_text(get_key(stage, key))))
         table = self.stage_table
         rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
         table.setFixedHeight(table.horizontalHeader().height() + rows + 2 * table.frameWidth())
         self._loading = False
         self._revalidate()
 
-    def _show_value(self, spec: _Field, value: Any) -> None:
+    def _show_value(self, spec: Field, value: Any) -> None:
         editor = self.editors[spec.key]
+        text = (spec.show or value_text)(value)
         if isinstance(editor, QCheckBox):
             editor.setChecked(bool(value))
         elif isinstance(editor, QComboBox):
-            text = _text(value) or spec.choices[0]
+            text = text or spec.choices[0]
             if editor.findText(text) < 0:
                 editor.addItem(text)
             editor.setCurrentText(text)
         else:
-            editor.setText(_text(value))
+            editor.setText(text)
 
     # Reading ------------------------------------------------------------------------------------------
+    def task(self) -> str:
+        """The task the form trains now (as edited)."""
+        value = self._values.get("task") if "task" in self._touched else None
+        if value is None:
+            value = get_key(self._stages[-1], "task") if self._stages else None
+        return str(value or "field_rollout")
+
+    def applies(self, key: str) -> bool:
+        """Whether field ``key`` belongs to the recipe as edited now (its row is shown)."""
+        spec = self._specs[key]
+        if spec.tasks and self.task() not in spec.tasks:
+            return False
+        if spec.family is not None:
+            family = self._values.get("model.name") if "model.name" in self._touched else None
+            family = family or (get_key(self._stages[-1], "model.name") if self._stages else None)
+            return family == spec.family
+        return True
+
     def stages(self) -> list[dict]:
         """The stages with every edit applied (copies)."""
         out = [copy.deepcopy(s) for s in self._stages]
         for key in self._touched:
-            if key in self._values:
-                for stage in out:
-                    set_key(stage, key, self._values[key])
+            if key not in self._values or not self.applies(key):
+                continue
+            value = self._values[key]
+            for stage in out:
+                if value is None and self._specs[key].drop_empty:
+                    drop_key(stage, key)
+                else:
+                    set_key(stage, key, value)
         for row, stage in enumerate(out):
-            for col, (key, _, parse) in enumerate(STAGE_COLUMNS):
+            for col, (key, _, parse, _) in enumerate(STAGE_COLUMNS):
                 item = self.stage_table.item(row, col)
                 try:
                     set_key(stage, key, parse(item.text()))
@@ -262,7 +209,7 @@ class RecipeForm(QWidget):
         self._revalidate()
 
     # Checking -----------------------------------------------------------------------------------------
-    def _read_editor(self, spec: _Field) -> Any:
+    def _read_editor(self, spec: Field) -> Any:
         editor = self.editors[spec.key]
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
@@ -271,17 +218,18 @@ class RecipeForm(QWidget):
 
     def _revalidate(self) -> None:
         self._errors = {}
-        for spec in _SHARED:
+        for spec in FIELDS:
             try:
                 self._values[spec.key] = self._read_editor(spec)
             except ValueError as exc:
+                self._values.pop(spec.key, None)
                 self._errors[spec.key] = str(exc)
-        if not self._errors.keys() & set(_LOSSES):
-            weights = [
-                self._values.get(k, get_key(self._stages[-1], k, 0.0)) if self._stages else 0 for k in _LOSSES
-            ]
-            if self._stages and not any((w or 0) > 0 for w in weights):
-                self._errors["loss.mse"] = "at least one loss weight must be > 0"
+        for spec in FIELDS:  # visibility depends on the task and family just read
+            shown = self.applies(spec.key)
+            self.form_layout.setRowVisible(self._rows[spec.key], shown)
+            if not shown:
+                self._errors.pop(spec.key, None)
+        self._check_losses()
         self._check_stage_cells()
         self._paint_errors()
         valid = self.is_valid()
@@ -289,12 +237,24 @@ class RecipeForm(QWidget):
             self._valid = valid
             self.sig_validity_changed.emit(valid)
 
+    def _check_losses(self) -> None:
+        keys = LOSS_WEIGHTS.get(self.task(), LOSS_WEIGHTS["field_rollout"])
+        if not self._stages or self._errors.keys() & set(keys):
+            return
+        last = self._stages[-1]
+        weights = [self._values.get(k) if k in self._touched else get_key(last, k, 0.0) for k in keys]
+        if not any((w or 0) > 0 for w in weights):
+            self._errors[keys[0]] = "at least one loss weight must be > 0"
+
     def _check_stage_cells(self) -> None:
         keep = self.stage_table.blockSignals(True)
+        task = self.task()
+        for col, (_, _, _, tasks) in enumerate(STAGE_COLUMNS):
+            self.stage_table.setColumnHidden(col, bool(tasks) and task not in tasks)
         for row in range(self.stage_table.rowCount()):
-            for col, (_, header, parse) in enumerate(STAGE_COLUMNS):
+            for col, (_, header, parse, tasks) in enumerate(STAGE_COLUMNS):
                 item = self.stage_table.item(row, col)
-                if item is None:
+                if item is None or (tasks and task not in tasks):
                     continue
                 try:
                     parse(item.text())

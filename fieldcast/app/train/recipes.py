@@ -1,19 +1,13 @@
-"""Which recipe files the Train panel trains, and with which loop, read from the YAML alone (no torch).
+"""Which recipes the Train panel offers, read from the YAML alone (no torch).
 
-Two kinds are trained here:
-
-``rollout``
-    field-rollout recipes (smoke, the melt temperature UNet ...), run by the curriculum trainer and
-    editable in the recipe form;
-``melt``
-    the melt microstructure ConvLSTM (model ``convlstm``), run by :func:`fieldcast.training.melt_train.
-    train_melt`, its own loop with its own recipe schema: it runs as written in its file.
-
-Sequence recipes (trajectory LSTM) train from ``fieldcast train`` only.
+Every recipe trains through the one pipeline (:class:`fieldcast.training.runs.Curriculum`), whatever its
+task, so the list holds every packaged recipe grouped by the system it trains, plus the default recipe
+built for the chosen dataset (:func:`fieldcast.training.defaults.default_recipe`).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +15,24 @@ import yaml
 
 from fieldcast.resources import resource_path
 
-__all__ = ["melt_note", "recipe_kind", "recipe_system", "shipped_recipes"]
+__all__ = [
+    "DEFAULT_ENTRY",
+    "TASK_TITLES",
+    "recipe_system",
+    "recipe_task",
+    "run_task",
+    "shipped_recipes",
+]
+
+#: item data of the "Default for this dataset" entry of the recipe list
+DEFAULT_ENTRY = "default-for-dataset"
+
+#: how the panel names each task
+TASK_TITLES = {
+    "field_rollout": "field rollout",
+    "recurrent_field": "recurrent field",
+    "sequence": "sequence",
+}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -32,22 +43,37 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def recipe_kind(path: Path) -> str | None:
-    """``"rollout"``, ``"melt"``, or None for a recipe this panel does not train (or cannot read)."""
-    data = _read(path)
-    if not data:
-        return None
-    model = data.get("model") if isinstance(data.get("model"), dict) else {}
-    if model.get("name") == "convlstm":
-        return "melt"  # the same test as training.melt_train.is_melt_recipe, without importing torch
-    if data.get("system") == "trajectory" or model.get("name") == "lstm":
-        return None
-    return "rollout"
+def _parent_file(name: str, folder: Path) -> Path | None:
+    """The file of parent recipe ``name``: beside the child, else among the packaged recipes."""
+    for candidate in (folder / name, folder / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return next(iter(resource_path("recipes").glob(f"*/{name}.yaml")), None)
+
+
+def _inherited(path: Path, key: str) -> Any:
+    """Top-level ``key`` of a recipe, looked up through its ``parent`` chain (None when nobody sets it)."""
+    seen: set[Path] = set()
+    current: Path | None = Path(path)
+    while current is not None and current not in seen:
+        seen.add(current)
+        data = _read(current)
+        if key in data:
+            return data[key]
+        parent = data.get("parent")
+        current = _parent_file(parent, current.parent) if isinstance(parent, str) else None
+    return None
+
+
+def recipe_task(path: Path) -> str:
+    """The task a recipe file trains (``field_rollout`` unless it or a parent says otherwise)."""
+    task = _inherited(path, "task")
+    return task if isinstance(task, str) else "field_rollout"
 
 
 def recipe_system(path: Path) -> str:
     """The system a recipe trains: its ``system`` key, else the packaged folder it sits in, else ""."""
-    system = _read(path).get("system")
+    system = _inherited(path, "system")
     if isinstance(system, str):
         return system
     folder = Path(path).parent
@@ -55,22 +81,16 @@ def recipe_system(path: Path) -> str:
 
 
 def shipped_recipes() -> list[Path]:
-    """The packaged recipes this panel trains, by system then name (shared ``*_base`` files left out)."""
-    paths = [
-        p
-        for p in resource_path("recipes").glob("*/*.yaml")
-        if not p.stem.endswith("_base") and recipe_kind(p) is not None
-    ]
+    """Every packaged recipe, by system folder then name (shared ``*_base`` files left out)."""
+    paths = [p for p in resource_path("recipes").glob("*/*.yaml") if not p.stem.endswith("_base")]
     return sorted(paths, key=lambda p: (p.parent.name, p.stem))
 
 
-def melt_note(recipe: dict[str, Any], path: Path) -> str:
-    """What the panel says in place of the recipe form about a melt microstructure recipe (a dict)."""
-    data, train = recipe.get("data") or {}, recipe.get("train") or {}
-    return (
-        f"{recipe.get('description') or 'Melt microstructure ConvLSTM'}. This recipe trains with the melt"
-        f" microstructure loop and runs as written in {Path(path).name} ({train.get('epochs', 10)} epochs,"
-        f" batch {data.get('batch_size', 16)}). The recipe form is for field-rollout recipes and does not"
-        " apply: edit the file to change this one. Validation shows the model's MSE and front MSE against"
-        " persistence (dashed)."
-    )
+def run_task(run_dir: Path) -> str:
+    """The task of run folder ``run_dir`` from its ``run.json`` (field rollout when it does not say)."""
+    try:
+        status = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "field_rollout"
+    task = status.get("task") if isinstance(status, dict) else None
+    return task if isinstance(task, str) else "field_rollout"

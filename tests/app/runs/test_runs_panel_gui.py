@@ -117,3 +117,36 @@ def test_export_shows_the_parity_report_and_enables_play(runs_panel, train_run, 
     assert (runs_panel.runs_dir / "done" / "model.onnx").is_file()
     assert runs_panel.play_button.isEnabled()
     dialog.close()
+
+
+def test_best_figures_keep_per_channel_mse_or_each_metric_with_its_baselines():
+    from fieldcast.app.runs.run_table import figures_text
+    from fieldcast.app.runs.run_watcher import best_figures
+
+    field = {"kind": "validation", "step": 3, "loss": 0.2, "mse/density": 0.1, "persistence_loss": 0.4}
+    assert best_figures(field) == {"mse/density": 0.1}
+    sequence = {"kind": "validation", "loss": 0.2, "rmse_um": 3.0, "zero_rmse_um": 5.0, "linear_rmse_um": 4.0}
+    figures = best_figures(sequence)
+    assert figures == {"rmse_um": 3.0, "zero_rmse_um": 5.0, "linear_rmse_um": 4.0}
+    assert figures_text(figures) == "rmse_um 3 (zero 5, linear 4)"
+
+
+def test_the_export_report_says_when_a_variant_cannot_exist():
+    from fieldcast.app.runs.exporting import format_report
+
+    report = {
+        "run": "r",
+        "checkpoint": "best",
+        "inputs": "valid (8 samples)",
+        "variants": {
+            "fp32": {
+                "path": "model.onnx",
+                "bytes": 2e6,
+                "parity": {"max_abs": 1e-6, "max_rel": 2e-6, "ok": True},
+            },
+            "int8": {"path": None, "not_applicable": "a recurrent state cannot be quantised"},
+        },
+    }
+    lines = format_report(report).splitlines()
+    assert lines[1].startswith("fp32 (model.onnx, 2.00 MB)") and lines[1].endswith("matches torch")
+    assert lines[2] == "int8: not applicable: a recurrent state cannot be quantised"

@@ -87,3 +87,19 @@ def ready_panel(train_panel, qtbot, tiny_dataset, recipe_file):
         return train_panel
 
     return prepare
+
+
+@pytest.fixture(scope="session")
+def melt_dataset(tmp_path_factory) -> Path:
+    """Two simulated melt trajectories of sixteen 16×8 frames: with the recipes' 12:6:6 time split and
+    windows of four frames, each trajectory gives five training windows and one validation window."""
+    from melt_data import write_melt_dataset
+
+    return write_melt_dataset(tmp_path_factory.mktemp("melt-data") / "melt16.h5", 2, 16, 16)
+
+
+@pytest.fixture(scope="session")
+def trajectory_dataset(tmp_path_factory) -> Path:
+    from train_gui import write_trajectory_file
+
+    return write_trajectory_file(tmp_path_factory.mktemp("traj-data") / "traj.h5")

@@ -62,3 +62,30 @@ def test_zooming_by_hand_stops_the_framing_and_auto_range_gives_it_back(plot):
     plot.flush()
     assert not any(view.autoRangeEnabled())
     assert view.viewRange()[0][1] > 500
+
+
+def test_every_metric_with_a_baseline_partner_is_drawn_beside_it_dashed(qtbot):
+    from fieldcast.app.train.live_plots import LivePlots, baselines_of
+    from fieldcast.training.events import ValidationEvent
+
+    metrics = {"loss": 0.4, "rmse_um": 3.0, "zero_rmse_um": 5.0, "linear_rmse_um": 4.0, "r2": 0.6,
+               "linear_r2": 0.2, "mae_um": 2.0, "persistence_mse": 0.1}  # fmt: skip
+    assert baselines_of(metrics) == {"rmse_um": ["zero_rmse_um", "linear_rmse_um"], "r2": ["linear_r2"]}
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.clear(task="sequence")
+    for step in (1, 2):
+        plots.on_event(ValidationEvent(0, step, metrics))
+    plots.flush()
+    assert {"rmse_um", "zero_rmse_um", "linear_rmse_um"} <= set(plots.metrics.curve_keys())
+    assert "mae_um" not in plots.metrics.curve_keys()  # no baseline beside it: not drawn
+    assert plots.scores.curve_keys() == ["r2", "linear_r2"] and not plots.scores.isHidden()
+    assert plots.rollout.isHidden()
+    assert all(plots.metrics.drawn_count(k) == 2 for k in ("rmse_um", "zero_rmse_um", "linear_rmse_um"))
+
+    plots.clear(task="field_rollout")
+    plots.on_event(ValidationEvent(0, 1, {"loss": 0.5, "persistence_loss": 0.9, "mse/density": 0.4}))
+    plots.flush()
+    assert plots.loss.drawn_count("persistence_loss") == 1 and plots.loss.drawn_count("valid") == 1
+    assert plots.metrics.curve_keys() == ["mse/density"] and plots.scores.isHidden()
+    plots.stop()

@@ -1,48 +1,19 @@
-"""Issue #9: the melt microstructure ConvLSTM trains from the Train panel, driven with real clicks."""
+"""The melt microstructure ConvLSTM (task recurrent_field) trains from the Train panel through the one
+pipeline, driven with real clicks: its recipe is edited in the form, its validation is plotted beside the
+persistence baseline, and it stops, resumes and takes a new learning rate like every other task."""
 
 from __future__ import annotations
 
 import json
 import time
 
-import pytest
 import yaml
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from train_gui import LEFT, choose_recipe, edit_cell, type_into
 
 from fieldcast.app.runs.run_watcher import read_records
-from fieldcast.resources import resource_path
-from fieldcast.training.events import FinishedEvent, StepEvent
-
-LEFT = Qt.MouseButton.LeftButton
-
-
-@pytest.fixture(scope="session")
-def melt_dataset(tmp_path_factory):
-    """Two simulated melt trajectories of sixteen 16×8 frames: with the recipes' 12:6:6 time split and
-    windows of four frames, each trajectory gives five training windows and one validation window."""
-    from fieldcast.engine.generation import generate_dataset
-
-    path = tmp_path_factory.mktemp("melt-data") / "melt16.h5"
-    for _ in generate_dataset("melt", path, trajectories=2, frames=16, size=16, seed=0):
-        pass
-    return path
-
-
-def _choose_recipe(panel, qtbot, name: str) -> None:
-    """Open the recipe list and click ``name`` in it."""
-    combo = panel.recipe_combo
-    QTest.mouseClick(combo, LEFT)
-    view = combo.view()
-    qtbot.waitUntil(view.isVisible)
-    index = combo.model().index(combo.findText(name), 0)
-    view.scrollTo(index)
-    # The list ignores a release that comes sooner than a double click after it opened (a press-drag-release
-    # on the combo box), as a user's hand never does.
-    qtbot.wait(QApplication.doubleClickInterval() + 100)
-    with qtbot.waitSignal(panel.controller.sig_recipe_loaded, timeout=60_000):
-        QTest.mouseClick(view.viewport(), LEFT, pos=view.visualRect(index).center())
+from fieldcast.training.events import DataEvent, FinishedEvent, StepEvent
 
 
 def _record_thread_events(panel) -> list:
@@ -53,66 +24,94 @@ def _record_thread_events(panel) -> list:
     return seen
 
 
-def test_the_shipped_melt_recipe_trains_to_the_end_with_live_curves(train_panel, qtbot, melt_dataset):
+def _wait_idle(panel, qtbot) -> None:
+    qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=60_000)
+
+
+def test_the_shipped_melt_recipe_trains_in_the_form_with_persistence_beside_it(
+    train_panel, qtbot, melt_dataset
+):
     panel = train_panel
     panel.set_dataset(melt_dataset)
-    _choose_recipe(panel, qtbot, "melt_convlstm")
-    assert panel.recipe.kind == "melt"
-    assert panel.form_note.isVisible() and not panel.form.isVisible()
-    assert "does not apply" in panel.form_note.text() and "melt_convlstm.yaml" in panel.form_note.text()
-    assert panel.start_button.isEnabled()
+    choose_recipe(panel, qtbot, "melt_convlstm")
+    form = panel.form
+    assert panel.recipe.task == "recurrent_field" and form.isVisible()
+    # The form shows the recurrent task's own settings, and not the field-rollout ones.
+    assert form.editors["recurrent.context"].isVisible() and form.editors["recurrent.context"].text() == "3"
+    assert form.editors["recurrent.condition_channels"].text() == "temperature"
+    assert form.editors["data.split"].text() == "12:6:6"
+    assert form.editors["model.args.hidden"].isVisible()
+    assert not form.editors["rollout.gamma"].isVisible() and not form.editors["model.args.depth"].isVisible()
+    assert form.stage_table.isColumnHidden(0)  # no K-step rollout for this task
+    qtbot.waitUntil(lambda: "along time 12:6:6" in panel.dataset_note.text(), timeout=10_000)
 
+    edit_cell(qtbot, form.stage_table, 0, "epochs", "3")
+    type_into(form.editors["data.batch_size"], "4")
+    qtbot.waitUntil(panel.start_button.isEnabled, timeout=5_000)
     QTest.mouseClick(panel.start_button, LEFT)
     seen = _record_thread_events(panel)
-    assert panel.controller.state == "running"
-    loss, metrics = panel.plots.loss, panel.plots.metrics
-    qtbot.waitUntil(lambda: loss.drawn_count("train") >= 3, timeout=60_000)
-    assert not panel.lr_button.isEnabled()  # the melt loop has no learning-rate control
-    qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=120_000)
+    _wait_idle(panel, qtbot)
 
+    data = [e for _, e in seen if isinstance(e, DataEvent)]
+    assert [d.task for d in data] == ["recurrent_field"] and "12:6:6" in data[0].split
+    assert "recurrent field" in panel.data_label.text() and data[0].split in panel.data_label.text()
     finished = [e for _, e in seen if isinstance(e, FinishedEvent)]
     assert [f.status for f in finished] == ["completed"]
-    epochs = yaml.safe_load((resource_path("recipes") / "melt" / "melt_convlstm.yaml").read_text())["train"]
-    panel.plots.flush()
-    assert loss.drawn_count("train_epoch") == epochs["epochs"]
+    plots = panel.plots
+    plots.flush()
+    assert plots.loss.drawn_count("train_epoch") == 3
     for key in ("mse", "front_mse", "persistence_mse", "persistence_front_mse"):
-        assert metrics.drawn_count(key) == epochs["epochs"], key
-    assert not panel.plots.rollout.isVisible()
+        assert plots.metrics.drawn_count(key) == 3, key
+    assert not plots.rollout.isVisible() and not plots.scores.isVisible()  # no scores: metrics span the row
+    qtbot.waitUntil(lambda: panel.samples.image_count() > 0)  # the ConvLSTM's next frame beside the truth
     assert "Finished: completed" in panel.stage_label.text()
 
     run = panel.controller.run_dir
-    assert json.loads((run / "run.json").read_text())["status"] == "completed"
-    assert (run / "checkpoints" / "best.safetensors").is_file()
-    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["name"] == "convlstm"
+    status = json.loads((run / "run.json").read_text())
+    assert status["status"] == "completed" and status["task"] == "recurrent_field"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["name"] == "convlstm" and config["train"]["epochs"] == 3
+    assert config["data"]["batch_size"] == 4
     kinds = [r["kind"] for r in read_records(run / "metrics.jsonl")]
-    assert kinds.count("validation") == epochs["epochs"] and "step" in kinds
-    assert not panel.resume_button.isEnabled()
+    assert kinds.count("validation") == 3 and kinds.count("epoch") == 3
 
 
-def test_stop_ends_a_melt_run_within_one_batch(train_panel, qtbot, melt_dataset, tmp_path):
-    recipe = yaml.safe_load((resource_path("recipes") / "melt" / "melt_convlstm.yaml").read_text())
-    recipe["train"]["epochs"] = 10_000
-    recipe["data"]["batch_size"] = 4
-    path = tmp_path / "melt_long.yaml"
-    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+def test_a_melt_run_stops_within_one_batch_takes_a_new_lr_and_resumes(train_panel, qtbot, melt_dataset):
     panel = train_panel
     panel.set_dataset(melt_dataset)
-    with qtbot.waitSignal(panel.controller.sig_recipe_loaded, timeout=60_000):
-        panel.open_path(path)
-    assert panel.recipe.kind == "melt" and panel.start_button.isEnabled()
+    choose_recipe(panel, qtbot, "melt_convlstm")
+    edit_cell(qtbot, panel.form.stage_table, 0, "epochs", "10000")
+    type_into(panel.form.editors["data.batch_size"], "4")
+    qtbot.waitUntil(panel.start_button.isEnabled, timeout=5_000)
 
     QTest.mouseClick(panel.start_button, LEFT)
     seen = _record_thread_events(panel)
-    qtbot.waitUntil(lambda: panel.plots.metrics.drawn_count("front_mse") >= 2, timeout=60_000)
+    metrics = panel.plots.metrics
+    qtbot.waitUntil(
+        lambda: metrics.has_curve("front_mse") and metrics.drawn_count("front_mse") >= 1, timeout=60_000
+    )
+    assert panel.lr_button.isEnabled()
+    type_into(panel.lr_edit, "2e-4")
+    QTest.mouseClick(panel.lr_button, LEFT)
+    at_lr = max(e.step for _, e in seen if isinstance(e, StepEvent))
+    qtbot.waitUntil(lambda: max(e.step for _, e in seen if isinstance(e, StepEvent)) > at_lr + 1)
     QTest.mouseClick(panel.stop_button, LEFT)
-    clicked = time.monotonic()  # the click has set the trainer's cancel token: at most the batch on the way
-    qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=60_000)
+    clicked = time.monotonic()
+    _wait_idle(panel, qtbot)
 
-    late_steps = [e.step for t, e in seen if t > clicked and isinstance(e, StepEvent)]
-    assert len(late_steps) <= 1, f"steps after stop: {late_steps}"
-    finished = [e for _, e in seen if isinstance(e, FinishedEvent)]
-    assert [f.status for f in finished] == ["cancelled"]
+    late = [e.step for t, e in seen if t > clicked and isinstance(e, StepEvent)]
+    assert len(late) <= 1, f"steps after stop: {late}"
+    assert [e.status for _, e in seen if isinstance(e, FinishedEvent)] == ["cancelled"]
     run = panel.controller.run_dir
+    saved = json.loads((run / "checkpoints" / "last.json").read_text())["step"]
+    changes = [r for r in read_records(run / "metrics.jsonl") if r["kind"] == "lr_change"]
+    assert changes and changes[0]["base_lr"] == 2e-4
+
+    assert panel.resume_button.isEnabled()
+    QTest.mouseClick(panel.resume_button, LEFT)
+    resumed = _record_thread_events(panel)
+    qtbot.waitUntil(lambda: any(isinstance(e, StepEvent) for _, e in resumed), timeout=60_000)
+    assert next(e for _, e in resumed if isinstance(e, StepEvent)).step == saved + 1
+    QTest.mouseClick(panel.stop_button, LEFT)
+    _wait_idle(panel, qtbot)
     assert json.loads((run / "run.json").read_text())["status"] == "cancelled"
-    assert (run / "checkpoints" / "last.safetensors").is_file()  # from the last finished epoch
-    assert not panel.resume_button.isEnabled()  # train_melt cannot continue a run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtTest import QTest
+from train_gui import type_into, write_foreign_well
 
 from fieldcast.app.train.panel import shipped_recipes
 
@@ -53,7 +54,7 @@ def test_shipped_curricula_load_with_all_their_stages(train_panel, qtbot):
     assert not train_panel.start_button.isEnabled()  # no dataset chosen yet
 
 
-def test_without_pytorch_the_panel_says_so_instead_of_failing(qtbot, monkeypatch):
+def test_without_pytorch_the_panel_says_so_instead_of_failing(qtbot, monkeypatch, tmp_path):
     from fieldcast.app.train import panel as train_panel
 
     monkeypatch.setattr(train_panel, "training_available", lambda: False)
@@ -61,3 +62,20 @@ def test_without_pytorch_the_panel_says_so_instead_of_failing(qtbot, monkeypatch
     qtbot.addWidget(panel)
     assert not panel.start_button.isEnabled() and not panel.recipe_combo.isEnabled()
     assert "PyTorch" in panel.recipe_status.text()
+    panel.set_dataset(write_foreign_well(tmp_path / "foreign.h5"))  # no default recipe is built for it
+    qtbot.waitUntil(lambda: "Split" in panel.dataset_note.text(), timeout=10_000)
+    assert "PyTorch" in panel.recipe_status.text() and panel.recipe is None
+
+
+def test_the_split_note_follows_the_split_typed_in_the_form(ready_panel, qtbot):
+    panel = ready_panel()
+    note = panel.dataset_note
+    qtbot.waitUntil(lambda: "by trajectory: 1 train, 1 valid, 1 test" in note.text(), timeout=10_000)
+    editor = panel.form.editors["data.split"]
+    type_into(editor, "12:6:6")
+    qtbot.waitUntil(
+        lambda: "along time 12:6:6 of every trajectory (3 trajectories)" in note.text(), timeout=10_000
+    )
+    assert panel.form.stages()[-1]["data"]["split"] == [12.0, 6.0, 6.0]
+    type_into(editor, "12:6")
+    assert panel.form.error_labels["data.split"].isVisible() and not panel.start_button.isEnabled()
