@@ -110,7 +110,9 @@ def rollout_test(
     """
     lay = module.layout
     h = lay.history
-    length = min(dataset.n_frames, h + max(horizons))
+    # Clipped to the longest validation segment: a file cut along time validates on short segments.
+    longest = max((stop - start for _, start, stop in dataset.split_segments("valid")), default=0)
+    length = min(longest, h + max(horizons))
     starts: dict[int, int] = {}
     for traj, start in dataset.windows("valid", length):
         starts.setdefault(traj, start)

@@ -82,6 +82,7 @@ class PlayPanel(Panel):
         self._dirty = False
         self._sim_times: list[float] = []
         self._started = False
+        self._resume_on_show = False  # the smoke page was playing when the panel was hidden
         self._model_name = SolverBackend.name
         self._provider = SolverBackend.provider
 
@@ -190,6 +191,17 @@ class PlayPanel(Panel):
             self.timer.start()
             if self.autoplay:
                 self.play()
+        elif self._resume_on_show:
+            self.transport.play_button.setChecked(True)
+        self._resume_on_show = False
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # Behind another tab the smoke simulation would only take a core from training; it goes on when
+        # the panel is shown again.
+        if not event.spontaneous():
+            self._resume_on_show = self.transport.play_button.isChecked()
+            self.transport.play_button.setChecked(False)
+        super().hideEvent(event)
 
     def shutdown(self) -> None:
         self.trajectory.shutdown()
