@@ -1,4 +1,8 @@
-"""``fieldcast import SRC --out DST.h5``: NPZ frame sequences and PDEBench files into a Fieldcast file."""
+"""``fieldcast import SRC --out DST.h5``: NPZ frames, PDEBench files and G-code into a Fieldcast file.
+
+A G-code file is imported by its own job (:func:`~fieldcast.engine.data.importers.gcode.import_gcode`), so
+the progress bar counts moves while it is parsed, simulated and written.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import argparse
 import sys
 
 NAME = "import"
-HELP = "import NPZ frame sequences or PDEBench HDF5 into a Fieldcast dataset"
+HELP = "import NPZ frame sequences, PDEBench HDF5 or G-code into a Fieldcast dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "src", help="an .npz file, a folder of .npz frames/sequences, or a PDEBench .h5/.hdf5"
+        "src",
+        help="an .npz file, a folder of .npz frames/sequences, a PDEBench .h5/.hdf5 or a G-code file",
     )
     parser.add_argument("--out", required=True, help="the Fieldcast .h5 file to write")
     parser.add_argument("--system", help="map onto this system's channels (default: a generic system)")
@@ -30,23 +35,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.data import DatasetError, ImportReport, import_file, parse_map_args
+    from fieldcast.engine.data.importers.gcode import import_gcode, looks_like_gcode
     from fieldcast.engine.jobs import CancelToken
 
     reports: list[ImportReport] = []
     token = CancelToken()
     try:
         overrides = parse_map_args(args.map)
-        job = import_file(
+        if looks_like_gcode(Path(args.src)):
+            importer, options = import_gcode, {}
+        else:
+            importer, options = import_file, {"axes": args.axes}
+        job = importer(
             args.src,
             args.out,
             system=args.system,
             mapping=overrides,
-            axes=args.axes,
             dt=args.dt,
             compression=None if args.compression == "none" else args.compression,
             token=token,
+            **options,
         )
         finished = drive(
             job, token, on_event=lambda e: reports.append(e) if isinstance(e, ImportReport) else None

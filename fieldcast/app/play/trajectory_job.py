@@ -17,7 +17,7 @@ import numpy as np
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.sequence_runtime import SequenceSession, is_sequence_model
 from fieldcast.engine.systems.trajectory import TARGETS, Machine, simulate_toolpath
-from fieldcast.engine.systems.trajectory.gcode import GCodeError, Toolpath, read_gcode
+from fieldcast.engine.systems.trajectory.gcode import GCodeError, Toolpath, iter_read_gcode
 
 __all__ = ["TrajectoryFailed", "TrajectoryResult", "find_sequence_models", "readouts", "trajectory_job"]
 
@@ -116,10 +116,10 @@ def trajectory_job(
     sim: dict[str, np.ndarray] | None = None,
 ) -> Iterator[Progress | TrajectoryResult | TrajectoryFailed]:
     """Read (unless ``toolpath``), simulate (unless ``sim``) and predict (with ``session``) ``path``."""
-    yield Progress("trajectory", 0, 3, f"reading {path.name}")
     if toolpath is None:
+        yield Progress("parse", 0, None, f"reading {path.name}")
         try:
-            toolpath = read_gcode(path)
+            toolpath = yield from iter_read_gcode(path, token=token)
         except GCodeError as exc:
             yield TrajectoryFailed(ticket, str(exc))
             return
@@ -130,20 +130,23 @@ def trajectory_job(
             yield TrajectoryFailed(ticket, f"{path}: no XY moves to simulate")
             return
     token.raise_if_cancelled()
+    moves = toolpath.n_segments
     if sim is None:
-        yield Progress("trajectory", 1, 3, f"simulating {toolpath.n_segments} moves")
+        yield Progress("simulate", 0, None, f"simulating {moves:,} moves")
         sim = simulate_toolpath(toolpath, machine, rng=np.random.default_rng(0))
+        yield Progress("simulate", moves, moves, f"{moves:,} moves simulated")
     token.raise_if_cancelled()
     predicted, step_ms, name = None, {}, ""
     if session is not None:
-        yield Progress("trajectory", 2, 3, f"predicting with {session.path.name}")
+        samples = int(sim["time"].size)
+        yield Progress("predict", 0, None, f"predicting {samples:,} samples with {session.path.name}")
         try:
             predicted = _predict(session, sim, token)
         except ValueError as exc:
             yield TrajectoryFailed(ticket, str(exc))
             return
         step_ms, name = session.timing(), session.path.name
-    yield Progress("trajectory", 3, 3, "done")
+        yield Progress("predict", samples, samples, f"{samples:,} samples predicted")
     yield TrajectoryResult(ticket, path, toolpath, machine, sim, predicted, name, step_ms)
 
 

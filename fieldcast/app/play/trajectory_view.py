@@ -7,7 +7,8 @@ reference motion alone. The path is coloured by predicted error (simulated witho
 the error components run against time below, and a scrubber moves a marker along both.
 
 Changing a printer parameter re-simulates after a short pause; results of superseded jobs are dropped by
-their ticket. Nothing here imports torch.
+their ticket. While a file is read, simulated and predicted, a progress bar counts its moves and a Cancel
+button stops the job (what was on screen before it stays, with a message). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from fieldcast.app.paths import app_paths
+from fieldcast.app.play.job_progress import JobProgressBox
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.play.trajectory_controls import NO_MODEL, MachineBox, ReadoutBox, SourceBox
 from fieldcast.app.play.trajectory_job import (
@@ -68,6 +70,7 @@ class TrajectoryView(QWidget):
         self.result: TrajectoryResult | None = None
         self._ticket = 0
         self._workers: list[JobWorker] = []
+        self._job: JobWorker | None = None  # the trajectory job whose progress is shown
         self._announced: Path | None = None
         self.source = SourceBox()
         self.machine_box = MachineBox()
@@ -75,8 +78,7 @@ class TrajectoryView(QWidget):
         self.toolpath = ToolpathPlot()
         self.errors = self._make_error_plot()
         self.message = message_label("trajectory_message")
-        self.busy = QLabel()
-        self.busy.setStyleSheet("color:#666;")
+        self.progress = JobProgressBox({"predict": "samples"})
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(_DEBOUNCE_MS)
@@ -113,7 +115,7 @@ class TrajectoryView(QWidget):
         column.setContentsMargins(0, 0, 4, 0)
         for box in (self.source, self.machine_box, self.readout_box):
             column.addWidget(box)
-        column.addWidget(self.busy)
+        column.addWidget(self.progress)
         column.addStretch(1)
         scroll = sidebar_scroll(side)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -136,6 +138,7 @@ class TrajectoryView(QWidget):
         self.machine_box.sig_machine_changed.connect(self._on_machine_changed)
         self.toolpath.sig_position_changed.connect(self._on_position_changed)
         self.toolpath.sig_layer_changed.connect(self._on_layer_changed)
+        self.progress.sig_cancel_requested.connect(self._on_cancel_requested)
 
     # -- public -------------------------------------------------------------------------------------------
     def open_gcode(self, path: str | os.PathLike) -> None:
@@ -218,18 +221,24 @@ class TrajectoryView(QWidget):
         )
         worker.sig_event.connect(self._on_job_event)
         worker.sig_error.connect(self._on_job_error)
-        self.busy.setText("Simulating…")
+        self._job = worker
+        self.progress.start(f"Opening {path.name}…" if toolpath is None else "Simulating…")
         self._track(worker)
+
+    def cancel_job(self) -> None:
+        """Stop the running trajectory job (the job ends at its next check; nothing of it is shown)."""
+        self._debounce.stop()
+        for worker in self._workers:
+            if worker.name == "trajectory":
+                worker.cancel()
 
     def _on_job_event(self, event: object) -> None:
         if isinstance(event, Progress):
-            self.busy.setText(event.message)
+            if self.sender() is self._job:  # superseded jobs may still report while they wind down
+                self.progress.show_progress(event)
         elif isinstance(event, TrajectoryFailed) and event.ticket == self._ticket:
             self.result = None
-            self.toolpath.clear()
-            for curve in self.curves.values():
-                curve.setData([], [])
-            self.readout_box.show_values({})
+            self._clear_plots()
             self.show_message(event.message)
         elif isinstance(event, TrajectoryResult) and event.ticket == self._ticket:
             self._show_result(event)
@@ -237,15 +246,35 @@ class TrajectoryView(QWidget):
     def _on_job_error(self, message: str, _details: str) -> None:
         self.show_message(f"Trajectory simulation failed: {message}")
 
-    def _on_worker_finished(self, _status: str) -> None:
-        self._workers = [w for w in self._workers if w.is_running() and w is not self.sender()]
-        if not any(w.name == "trajectory" for w in self._workers):
-            self.busy.setText("")
+    def _on_worker_finished(self, status: str) -> None:
+        worker = self.sender()
+        self._workers = [w for w in self._workers if w.is_running() and w is not worker]
+        if worker is not self._job:
+            return
+        self._job = None
+        cancelled_by_user = self.progress.cancelling
+        self.progress.finish()
+        shown = self.result is not None and self.result.ticket == self._ticket  # it finished after all
+        if status == "cancelled" and cancelled_by_user and not shown and self.path is not None:
+            if self.result is not None:  # a re-simulation of the file on screen: keep the earlier one
+                self.show_message(f"Cancelled: showing the earlier simulation of {self.path.name}")
+            else:
+                self._clear_plots()
+                self.show_message(f"Cancelled: {self.path.name} was not simulated")
+
+    def _on_cancel_requested(self) -> None:
+        self.cancel_job()
 
     def _on_models_found(self, paths: object) -> None:
         self.source.set_models(list(paths))
 
     # -- showing ------------------------------------------------------------------------------------------
+    def _clear_plots(self) -> None:
+        self.toolpath.clear()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.readout_box.show_values({})
+
     def _show_result(self, result: TrajectoryResult) -> None:
         new_file = self.result is None or self.result.path != result.path
         self.result = result

@@ -1,4 +1,5 @@
-"""The trajectory view: open G-code, re-simulate on printer changes, scrub, layers, a streaming model."""
+"""The trajectory view: open G-code, re-simulate on printer changes, scrub, layers, a streaming model,
+and the progress (in moves) and cancel of a long file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import pytest
 from PySide6.QtCore import Qt
 from sequence_model_files import write_tiny_lstm_model
 
+from fieldcast.app.play.trajectory_job import TrajectoryResult, trajectory_job
 from fieldcast.app.play.trajectory_view import TrajectoryView
+from fieldcast.engine.jobs import Cancelled, CancelToken, Progress
+from fieldcast.engine.systems.trajectory import Machine
+from fieldcast.engine.systems.trajectory.synthetic_gcode import write_synthetic_gcode
 from fieldcast.resources import resource_path
 from fieldcast.widgets.toolpath_plot import ALL_LAYERS
 
@@ -147,3 +152,58 @@ def test_tiny_lstm_model_adds_the_predicted_error(qtbot, runs, tmp_path):
         assert view.session.path == model and combo.currentData() == str(model)
     finally:
         view.shutdown()
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory):
+    return write_synthetic_gcode(tmp_path_factory.mktemp("gcode") / "long.gcode", 5_000, seed=1)
+
+
+def test_job_counts_moves_while_reading_and_stops_when_cancelled(long_file):
+    events = list(trajectory_job(CancelToken(), 1, long_file, Machine()))
+    assert isinstance(events[-1], TrajectoryResult)
+    parse = [e for e in events if isinstance(e, Progress) and e.stage == "parse" and e.total]
+    assert len(parse) >= 5 and [e.done for e in parse] == sorted({e.done for e in parse})
+    moves = events[-1].toolpath.n_segments
+    simulate = [e for e in events if isinstance(e, Progress) and e.stage == "simulate"]
+    assert simulate[0].total is None and simulate[-1].done == simulate[-1].total == moves
+    token = CancelToken()
+    job = trajectory_job(token, 2, long_file, Machine())
+    with pytest.raises(Cancelled):
+        for event in job:
+            if isinstance(event, Progress) and event.done > 0:
+                token.cancel()  # mid-file: the next block is not read
+            assert not isinstance(event, TrajectoryResult)
+
+
+def test_long_file_shows_its_moves_and_cancel_stops_it(qtbot, view, long_file, monkeypatch):
+    shown = []
+    draw = view.progress.show_progress
+
+    def record(event):
+        draw(event)
+        shown.append((event.stage, view.progress.bar.format(), view.progress.bar.value()))
+
+    monkeypatch.setattr(view.progress, "show_progress", record)
+    _open(qtbot, view, long_file)
+    counted = [(text, value) for stage, text, value in shown if stage == "parse" and text.endswith(" moves")]
+    assert len(counted) >= 5 and [v for _, v in counted] == sorted({v for _, v in counted})
+    total = counted[-1][1]
+    assert counted[-1][0] == f"{total:,} / {total:,} moves"
+    assert not view.progress.isVisible()  # gone once the result is on screen
+
+    # A second file, cancelled with the mouse as soon as it reports progress.
+    def cancel_on_first(event):
+        draw(event)
+        if not view.progress.cancelling:
+            assert view.progress.isVisible() and view.progress.cancel_button.isEnabled()
+            qtbot.mouseClick(view.progress.cancel_button, Qt.MouseButton.LeftButton)
+
+    monkeypatch.setattr(view.progress, "show_progress", cancel_on_first)
+    other = write_synthetic_gcode(long_file.with_name("other.gcode"), 5_000, seed=2)
+    view.open_gcode(other)
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=WAIT_MS)
+    qtbot.waitUntil(view.message.isVisible, timeout=WAIT_MS)
+    assert view.message.text() == "Cancelled: other.gcode was not simulated"
+    assert view.result is None and view.toolpath.shown_segments().size == 0
+    assert not view.progress.isVisible()

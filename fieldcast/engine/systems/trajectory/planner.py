@@ -131,30 +131,62 @@ class Plan:
         """Position (M, 2) mm, velocity (M, 2) mm/s and acceleration (M, 2) mm/s² at times ``t`` (M,) s."""
         t = np.asarray(t, dtype=np.float64)
         if self.t_start.size == 0:
-            z = np.zeros((t.size, 2))
-            return z, z.copy(), z.copy()
-        i = np.clip(np.searchsorted(self.t_start, t, side="right") - 1, 0, self.t_start.size - 1)
-        tau = np.clip(t - self.t_start[i] - self.t_dwell[i], 0.0, None)
-        a, v0, vc = self.accel[i], self.v_entry[i], self.v_cruise[i]
-        ta, tc, td = self.t_accel[i], self.t_cruise[i], self.t_decel[i]
-        in_acc = tau < ta
-        in_cru = ~in_acc & (tau < ta + tc)
-        in_dec = ~in_acc & ~in_cru & (tau < ta + tc + td)
+            return np.zeros((t.size, 2)), np.zeros((t.size, 2)), np.zeros((t.size, 2))
+        pos, vel, acc = (np.empty((t.size, 2)) for _ in range(3))
+        blocks = self._blocks()
+        # A few thousand samples at a time: every temporary stays in the CPU cache, which makes the
+        # evaluation of a long print several times faster than one pass over million-element arrays.
+        for lo in range(0, t.size, _SAMPLE_CHUNK):
+            hi = min(lo + _SAMPLE_CHUNK, t.size)
+            _sample_into(blocks, t[lo:hi], pos[lo:hi], vel[lo:hi], acc[lo:hi])
+        return pos, vel, acc
+
+    def _blocks(self) -> dict[str, np.ndarray]:
+        """Per-block quantities :meth:`sample` needs (the same arithmetic as per sample, done once)."""
+        a, v0, vc, ta, tc, td = (
+            self.accel, self.v_entry, self.v_cruise, self.t_accel, self.t_cruise, self.t_decel
+        )  # fmt: skip
         s_acc_end = v0 * ta + 0.5 * a * ta**2
-        s_cru_end = s_acc_end + vc * tc
-        tau_d = np.clip(tau - ta - tc, 0.0, td)
-        s = np.where(
-            in_acc,
-            v0 * tau + 0.5 * a * tau**2,
-            np.where(in_cru, s_acc_end + vc * (tau - ta), s_cru_end + vc * tau_d - 0.5 * a * tau_d**2),
-        )
-        s = np.minimum(s, self.length[i])
-        speed = np.where(in_acc, v0 + a * tau, np.where(in_cru, vc, np.where(in_dec, vc - a * tau_d, 0.0)))
-        at_end = ~in_acc & ~in_cru & ~in_dec
-        speed = np.where(at_end, self.v_exit[i], speed)
-        acc = np.where(in_acc, a, np.where(in_dec, -a, 0.0))
-        u = self.unit[i]
-        return self.start[i] + u * s[:, None], u * speed[:, None], u * acc[:, None]
+        return {
+            "t_start": self.t_start, "t_dwell": self.t_dwell, "ta": ta, "tc": tc, "td": td,
+            "ta_tc": ta + tc, "ta_tc_td": ta + tc + td, "a": a, "half_a": 0.5 * a, "v0": v0, "vc": vc,
+            "v_exit": self.v_exit, "s_acc_end": s_acc_end, "s_cru_end": s_acc_end + vc * tc,
+            "length": self.length, "start": self.start, "unit": self.unit,
+        }  # fmt: skip
+
+
+_SAMPLE_CHUNK = 8192
+
+
+def _sample_into(
+    b: dict[str, np.ndarray], t: np.ndarray, pos: np.ndarray, vel: np.ndarray, acc: np.ndarray
+) -> None:
+    """:meth:`Plan.sample` for one chunk of times, written into ``pos``, ``vel``, ``acc`` (chunk, 2)."""
+    n = b["t_start"].size
+    i = np.clip(np.searchsorted(b["t_start"], t, side="right") - 1, 0, n - 1)
+    tau = np.clip(t - b["t_start"][i] - b["t_dwell"][i], 0.0, None)
+    a, half_a, v0, vc = b["a"][i], b["half_a"][i], b["v0"][i], b["vc"][i]
+    ta, tc, td = b["ta"][i], b["tc"][i], b["td"][i]
+    in_acc = tau < ta
+    in_cru = ~in_acc & (tau < b["ta_tc"][i])
+    in_dec = ~in_acc & ~in_cru & (tau < b["ta_tc_td"][i])
+    tau_d = np.clip(tau - ta - tc, 0.0, td)
+    s = np.where(
+        in_acc,
+        v0 * tau + half_a * tau**2,
+        np.where(
+            in_cru, b["s_acc_end"][i] + vc * (tau - ta), b["s_cru_end"][i] + vc * tau_d - half_a * tau_d**2
+        ),
+    )
+    s = np.minimum(s, b["length"][i])
+    speed = np.where(in_acc, v0 + a * tau, np.where(in_cru, vc, np.where(in_dec, vc - a * tau_d, 0.0)))
+    at_end = ~in_acc & ~in_cru & ~in_dec
+    speed = np.where(at_end, b["v_exit"][i], speed)
+    along = np.where(in_acc, a, np.where(in_dec, -a, 0.0))
+    u = b["unit"][i]
+    np.add(b["start"][i], u * s[:, None], out=pos)
+    np.multiply(u, speed[:, None], out=vel)
+    np.multiply(u, along[:, None], out=acc)
 
 
 def _limit_passes(v_max_entry: np.ndarray, accel: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -163,12 +195,16 @@ def _limit_passes(v_max_entry: np.ndarray, accel: np.ndarray, length: np.ndarray
     v = np.minimum(v_max_entry, np.inf)
     v[0] = 0.0
     v[n] = 0.0
-    two_ad = 2.0 * accel * length
+    # Python floats: a recurrence is sequential, and floats step through it several times faster than
+    # NumPy scalars (same IEEE operations, same results).
+    w = v.tolist()
+    two_ad = (2.0 * accel * length).tolist()
+    sqrt = math.sqrt
     for i in range(n - 1, -1, -1):  # the head must be able to slow down to the next entry speed
-        v[i] = min(v[i], math.sqrt(v[i + 1] ** 2 + two_ad[i]))
+        w[i] = min(w[i], sqrt(w[i + 1] ** 2 + two_ad[i]))
     for i in range(n):  # and to speed up from the previous one
-        v[i + 1] = min(v[i + 1], math.sqrt(v[i] ** 2 + two_ad[i]))
-    return v
+        w[i + 1] = min(w[i + 1], sqrt(w[i] ** 2 + two_ad[i]))
+    return np.asarray(w, dtype=np.float64)
 
 
 def plan_moves(
@@ -223,8 +259,17 @@ def sample_shaped(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Commanded position, velocity, acceleration after the input shaper (shapes as :meth:`Plan.sample`)."""
     amps, delays = shaper_impulses(limits.shaper, limits.shaper_freq, limits.shaper_damping)
+    t = np.asarray(t, dtype=np.float64)
     out = [np.zeros((t.size, 2)) for _ in range(3)]
-    for amp, delay in zip(amps, delays, strict=True):
-        for acc, part in zip(out, plan.sample(t - delay), strict=True):
-            acc += amp * part
+    if plan.t_start.size == 0:
+        return out[0], out[1], out[2]
+    blocks = plan._blocks()
+    part = [np.empty((min(t.size, _SAMPLE_CHUNK), 2)) for _ in range(3)]
+    for lo in range(0, t.size, _SAMPLE_CHUNK):
+        hi = min(lo + _SAMPLE_CHUNK, t.size)
+        for amp, delay in zip(amps, delays, strict=True):
+            parts = [p[: hi - lo] for p in part]
+            _sample_into(blocks, t[lo:hi] - delay, *parts)
+            for acc, piece in zip(out, parts, strict=True):
+                acc[lo:hi] += amp * piece
     return out[0], out[1], out[2]
