@@ -65,8 +65,12 @@ def test_import_reports_parse_simulate_and_write_progress(long_file, tmp_path):
     assert len(parse) >= 5 and [e.done for e in parse] == sorted({e.done for e in parse})
     simulate = _stage(events, "simulate")
     segments = read_gcode(long_file).n_segments
-    assert simulate[0].total is None and (simulate[-1].done, simulate[-1].total) == (segments, segments)
+    assert (simulate[0].done, simulate[0].total) == (0, segments)
+    assert (simulate[-1].done, simulate[-1].total) == (segments, segments)
     assert f"{segments:,} moves" in simulate[0].message
+    # The simulation advances stretch by stretch, in moves whose execution has begun.
+    done = [e.done for e in simulate]
+    assert done == sorted(done) and len(set(done)) >= 4 and {e.total for e in simulate} == {segments}
     write = _stage(events, "write")
     with open_dataset(out) as ds:
         assert write[-1].done == write[-1].total == ds.n_frames
@@ -78,7 +82,7 @@ def test_import_reports_parse_simulate_and_write_progress(long_file, tmp_path):
             )
 
 
-@pytest.mark.parametrize(("stage", "nth"), [("parse", 2), ("simulate", 0), ("write", 0)])
+@pytest.mark.parametrize(("stage", "nth"), [("parse", 2), ("simulate", 0), ("simulate", 2), ("write", 0)])
 def test_cancel_stops_the_import_and_leaves_no_file(long_file, tmp_path, stage, nth):
     out = tmp_path / "out" / "long.h5"
     out.parent.mkdir()
@@ -93,6 +97,17 @@ def test_cancel_stops_the_import_and_leaves_no_file(long_file, tmp_path, stage, 
                 seen += 1
             assert not isinstance(event, ImportReport)
     assert list(out.parent.iterdir()) == []  # neither the file nor a temporary part of it
+    if stage == "simulate":  # the cancel lands at the next stretch, not at the end of the simulation
+        assert seen == nth + 1
+
+
+def test_generic_import_of_gcode_reports_moves(long_file, tmp_path):
+    """The Data panel's import (``import_file``) hands G-code to the G-code job and its move counts."""
+    events = list(import_file(long_file, tmp_path / "panel.h5"))
+    simulate = _stage(events, "simulate")
+    assert len(_stage(events, "parse")) >= 5 and len(simulate) >= 4
+    assert simulate[-1].done == simulate[-1].total == read_gcode(long_file).n_segments
+    assert isinstance(events[-1], ImportReport) and events[-1].system == "trajectory"
 
 
 def test_cli_import_of_gcode_draws_its_moves(long_file, tmp_path, capsys):

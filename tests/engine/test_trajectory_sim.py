@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from fieldcast.engine.jobs import Cancelled, CancelToken
 from fieldcast.engine.systems.trajectory import (
     PROFILE,
     SHAPERS,
@@ -17,8 +20,15 @@ from fieldcast.engine.systems.trajectory import (
     simulate_trajectory,
     writer_options,
 )
-from fieldcast.engine.systems.trajectory.dynamics import AxisParams, axis_matrices, simulate_axis
+from fieldcast.engine.systems.trajectory import spec as trajectory_spec
+from fieldcast.engine.systems.trajectory.dynamics import (
+    AxisParams,
+    AxisSimulator,
+    axis_matrices,
+    simulate_axis,
+)
 from fieldcast.engine.systems.trajectory.gcode import parse_gcode
+from fieldcast.engine.systems.trajectory.paths import random_toolpath
 from fieldcast.engine.systems.trajectory.planner import (
     MotionLimits,
     junction_speed,
@@ -242,3 +252,84 @@ def test_physics_features_stream_as_they_transform_and_ignore_the_bed_position()
     f2, b2 = pipe.transform(shifted)
     assert np.allclose(f2, feats, atol=1e-6) and np.allclose(b2, base, atol=1e-6)
     assert not np.allclose(feats[:, 0], raw[:, 0])  # no absolute position among the features
+
+
+ROUGH = AxisParams(mass=0.4, friction=0.2, backlash=0.01, step=0.00625, jitter=2e-5)
+
+
+def _run(job):
+    events = []
+    while True:
+        try:
+            events.append(next(job))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+@pytest.mark.parametrize("shaper", ["none", "mzv"])
+def test_simulation_in_stretches_is_the_one_shot_simulation_bit_for_bit(shaper):
+    """Friction and backlash (the per-sample path) with jitter: the state and noise carry across stretches."""
+    machine = Machine(MotionLimits(shaper=shaper), ROUGH, replace(ROUGH, friction=0.1))
+    path = random_toolpath(np.random.default_rng(2), 3.0)
+    whole = simulate_toolpath(path, machine, rng=np.random.default_rng(4))
+    events, parts = _run(
+        trajectory_spec.iter_simulate_toolpath(
+            path, machine, rng=np.random.default_rng(4), chunk=250, token=CancelToken()
+        )
+    )
+    assert set(parts) == set(whole)
+    for name in whole:
+        assert parts[name].tobytes() == whole[name].tobytes(), name
+    done = [e.done for e in events]
+    assert all(e.stage == "simulate" and e.total == path.n_segments for e in events)
+    assert done[0] == 0 and done[-1] == path.n_segments and done == sorted(done) and len(set(done)) >= 5
+
+
+def test_cancel_lands_between_stretches():
+    token = CancelToken()
+    job = trajectory_spec.iter_simulate_toolpath(
+        random_toolpath(np.random.default_rng(2), 3.0), Machine(), chunk=300, token=token
+    )
+    seen = []
+    with pytest.raises(Cancelled):
+        for event in job:
+            seen.append(event.done)
+            if len(seen) == 3:
+                token.cancel()
+    assert len(seen) == 3 and seen[-1] > 0
+
+
+def test_linear_axis_filter_matches_the_per_sample_integration():
+    """Without friction the axis runs as an IIR filter: within 1e-9 mm of the per-sample loop (measured
+    3e-16 mm on this command: rounding only), also with quantisation, jitter and backlash shaping δ."""
+    dt, n = 1e-3, 20_000
+    t = np.arange(n) * dt
+    u, v = 40.0 * np.sin(3.0 * t) * np.sin(0.5 * t), 120.0 * np.cos(3.0 * t) * np.sin(0.5 * t)
+    acc = np.append(np.diff(v) / dt, 0.0)
+    for axis in (LINEAR_X, replace(ROUGH, friction=0.0)):
+        loop = AxisSimulator(axis, dt, n, np.random.default_rng(1), filter_linear=False)
+        fast = AxisSimulator(axis, dt, n, np.random.default_rng(1))
+        assert fast.linear and not loop.linear
+        expected = loop.advance(u, v, acc)
+        got = np.concatenate(
+            [fast.advance(u[i : i + 999], v[i : i + 999], acc[i : i + 999]) for i in range(0, n, 999)]
+        )
+        assert np.abs(expected).max() > 1e-3
+        assert np.abs(got - expected).max() < 1e-9
+
+
+def test_linear_machine_toolpath_matches_the_per_sample_integration(monkeypatch):
+    """The reference printer (no friction, no backlash) simulated through the filter and through the loop."""
+    machine = Machine()
+    path = random_toolpath(np.random.default_rng(6), 3.0)
+    fast = simulate_toolpath(path, machine, rng=np.random.default_rng(0))
+    monkeypatch.setattr(
+        trajectory_spec, "AxisSimulator", functools.partial(AxisSimulator, filter_linear=False)
+    )
+    loop = simulate_toolpath(path, machine, rng=np.random.default_rng(0))
+    for name in ("x_act", "y_act"):
+        assert np.abs(fast[name] - loop[name]).max() < 1e-9  # mm
+    for name in ("error_x", "error_y"):
+        assert np.abs(fast[name] - loop[name]).max() < 1e-6  # µm
+    for name in ("x_ref", "y_ref", "vx_ref", "vy_ref", "time"):
+        assert fast[name].tobytes() == loop[name].tobytes()

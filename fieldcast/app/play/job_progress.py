@@ -47,7 +47,7 @@ class JobProgressBox(QWidget):
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop reading and simulating this file")
+        self.cancel_button.setToolTip("Stop reading, simulating and predicting this file")
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)

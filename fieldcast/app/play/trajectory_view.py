@@ -1,10 +1,13 @@
 """The Play panel's trajectory view: open a G-code file, see where the printer will deviate from it.
 
 The file is simulated on the printer set in the side controls (off the GUI thread, in a
-:class:`~fieldcast.app.workers.JobWorker`); a loaded trajectory model (``fieldcast-sequence-onnx/1``, run by
-the engine's :class:`~fieldcast.engine.sequence_runtime.SequenceSession`) predicts the same error from the
-reference motion alone. The path is coloured by predicted error (simulated without a model, or on request),
-the error components run against time below, and a scrubber moves a marker along both.
+:class:`~fieldcast.app.workers.JobWorker`); a trajectory model (``fieldcast-sequence-onnx/1``, run by the
+engine's :class:`~fieldcast.engine.sequence_runtime.SequenceSession`) predicts the same error from the
+reference motion and the printer's profile. The model that ships with Fieldcast is the default, so a file
+opened or dropped here is coloured by its predicted error at once (by the simulated error without a model,
+or on request); the readouts put its R² per axis and MAE against the simulation beside those of the
+printer's physics filter. The error components run against time below, and a scrubber moves a marker
+along both.
 
 Changing a printer parameter re-simulates after a short pause; results of superseded jobs are dropped by
 their ticket. While a file is read, simulated and predicted, a progress bar counts its moves and a Cancel
@@ -30,6 +33,7 @@ from fieldcast.app.play.trajectory_job import (
     TrajectoryResult,
     find_sequence_models,
     readouts,
+    shipped_model_path,
     trajectory_job,
 )
 from fieldcast.app.workers import JobWorker
@@ -67,12 +71,14 @@ class TrajectoryView(QWidget):
         self.runs = runs if runs is not None else app_paths().runs
         self.path: Path | None = None
         self.session: SequenceSession | None = None
+        #: the model the next job predicts with (opened by the job when :attr:`session` is not it yet)
+        self.model_path: Path | None = shipped_model_path()
         self.result: TrajectoryResult | None = None
         self._ticket = 0
         self._workers: list[JobWorker] = []
         self._job: JobWorker | None = None  # the trajectory job whose progress is shown
         self._announced: Path | None = None
-        self.source = SourceBox()
+        self.source = SourceBox(self.model_path)
         self.machine_box = MachineBox()
         self.readout_box = ReadoutBox()
         self.toolpath = ToolpathPlot()
@@ -85,6 +91,7 @@ class TrajectoryView(QWidget):
         self._debounce.timeout.connect(self._on_debounce_timeout)
         self._layout_widgets()
         self._connect()
+        self.source.select_model(str(self.model_path) if self.model_path else NO_MODEL)
         self.refresh_models()
 
     # -- assembly -----------------------------------------------------------------------------------------
@@ -152,7 +159,7 @@ class TrajectoryView(QWidget):
     def open_model(self, path: str | os.PathLike) -> bool:
         """Predict with the model at ``path`` (``""``: none); False, with a message, when it is unusable."""
         if not str(path):
-            self.session = None
+            self.session = self.model_path = None
             self.source.select_model(NO_MODEL)
             self._start_job(reuse=True)
             return True
@@ -160,9 +167,9 @@ class TrajectoryView(QWidget):
             session = SequenceSession(path)
         except ModelError as exc:
             self.show_message(str(exc))
-            self.source.select_model(str(self.session.path) if self.session else NO_MODEL)
+            self.source.select_model(str(self.model_path) if self.model_path else NO_MODEL)
             return False
-        self.session = session
+        self.session, self.model_path = session, Path(path)
         self.source.select_model(str(path))
         self.sig_status.emit(f"Trajectory model {Path(path).name} on {session.providers[0]}")
         self._start_job(reuse=True)
@@ -214,9 +221,12 @@ class TrajectoryView(QWidget):
         previous = self.result if self.result is not None and self.result.path == self.path else None
         toolpath = previous.toolpath if previous else None
         sim = previous.sim if previous and reuse and previous.machine == machine else None
-        ticket, path, session = self._ticket, self.path, self.session
+        ticket, path = self._ticket, self.path
+        model = self.model_path
+        if self.session is not None and self.session.path == self.model_path:
+            model = self.session  # already open
         worker = JobWorker(
-            lambda token: trajectory_job(token, ticket, path, machine, session, toolpath, sim),
+            lambda token: trajectory_job(token, ticket, path, machine, model, toolpath, sim),
             name="trajectory",
         )
         worker.sig_event.connect(self._on_job_event)
@@ -278,6 +288,8 @@ class TrajectoryView(QWidget):
     def _show_result(self, result: TrajectoryResult) -> None:
         new_file = self.result is None or self.result.path != result.path
         self.result = result
+        if result.session is not None and result.session.path == self.model_path:
+            self.session = result.session  # opened by the job: kept for the next one
         self.hide_message()
         sim = result.sim
         self.toolpath.set_path(
@@ -304,9 +316,12 @@ class TrajectoryView(QWidget):
         if new_file or self._announced != result.path:
             self._announced = result.path
             self.sig_file_opened.emit(str(result.path))
+        scores = ""
+        if "r2_x" in values:
+            scores = f", {result.model} R² {values['r2_x']:.3f} / {values['r2_y']:.3f} (x / y)"
         self.sig_status.emit(
             f"{result.path.name}: {result.toolpath.n_segments} moves, {t[-1]:.1f} s, "
-            f"RMS error {values['rms_sim']:.1f} µm"
+            f"RMS error {values['rms_sim']:.1f} µm{scores}"
         )
         self.sig_result_shown.emit(values)
 

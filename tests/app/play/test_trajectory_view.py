@@ -1,17 +1,20 @@
-"""The trajectory view: open G-code, re-simulate on printer changes, scrub, layers, a streaming model,
-and the progress (in moves) and cancel of a long file."""
+"""The trajectory view: the shipped model's prediction by default (opened and dropped files), its R²
+beside the physics filter's, re-simulation on printer changes, scrub, layers, a user's streaming model,
+and the progress (moves, samples) and cancel of a long file."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from qt_events import drop_files
 from sequence_model_files import write_tiny_lstm_model
 
-from fieldcast.app.play.trajectory_job import TrajectoryResult, trajectory_job
+from fieldcast.app.play.trajectory_job import TrajectoryResult, shipped_model_path, trajectory_job
 from fieldcast.app.play.trajectory_view import TrajectoryView
 from fieldcast.engine.jobs import Cancelled, CancelToken, Progress
-from fieldcast.engine.systems.trajectory import Machine
+from fieldcast.engine.systems.trajectory import INPUTS, OUT_HZ, PROFILE, TARGETS, Machine
+from fieldcast.engine.systems.trajectory.features import PhysicsFeatures
 from fieldcast.engine.systems.trajectory.synthetic_gcode import write_synthetic_gcode
 from fieldcast.resources import resource_path
 from fieldcast.widgets.toolpath_plot import ALL_LAYERS
@@ -44,22 +47,105 @@ def _open(qtbot, view: TrajectoryView, path) -> dict:
     return blocker.args[0]
 
 
-def test_sample_gcode_is_plotted_with_per_segment_colours(qtbot, view):
+def _r2(pred: np.ndarray, truth: np.ndarray) -> float:
+    return 1.0 - np.sum((pred - truth) ** 2) / np.sum((truth - truth.mean()) ** 2)
+
+
+def _check_shipped_prediction(qtbot, view: TrajectoryView) -> None:
+    """The shown result is the shipped model's prediction: colouring, curves and readouts agree with it."""
+    result = view.result
+    assert view.source.model_combo.currentIndex() == 0 and view.source.model_path == str(shipped_model_path())
+    assert result.model == "trajectory_default.onnx" and view.source.show_predicted.isChecked()
+    sim = result.sim
+    truth = np.column_stack([sim[c] for c in TARGETS])
+    pred = result.predicted
+    assert pred.shape == truth.shape and np.isfinite(pred).all()
+    plot = view.toolpath
+    np.testing.assert_allclose(plot._values, np.hypot(pred[:, 0], pred[:, 1]))
+    assert plot.bar.axis.labelText == "|error| predicted (µm)"
+    assert len({tuple(c) for c in plot.segment_colours()}) > 10
+    _, curve = view.curves["pred_y"].getOriginalDataset()
+    np.testing.assert_allclose(curve, pred[:, 1])
+    # The physics filter, run here from the simulation's own profile channels.
+    raw = np.column_stack([sim[c] for c in (*INPUTS, *PROFILE)])
+    physics = PhysicsFeatures((*INPUTS, *PROFILE), 1.0 / OUT_HZ).transform(raw)[1]
+    for k, axis in enumerate("xy"):
+        model_r2, physics_r2 = _r2(pred[:, k], truth[:, k]), _r2(physics[:, k], truth[:, k])
+        assert view.readout_box.text(f"r2_{axis}") == f"{model_r2:.3f}"
+        assert view.readout_box.text(f"phys_r2_{axis}") == f"{physics_r2:.3f}"
+        assert model_r2 > physics_r2 > 0.5  # the model beats the printer's physics filter on this file
+    assert view.readout_box.text("mae") == f"{np.mean(np.abs(pred - truth)):.2f} µm"
+    assert view.readout_box.text("phys_mae") == f"{np.mean(np.abs(physics - truth)):.2f} µm"
+    assert np.mean(np.abs(pred - truth)) < np.mean(np.abs(physics - truth))
+    assert not view.message.isVisible()
+    qtbot.waitUntil(lambda: not view.progress.isVisible(), timeout=WAIT_MS)  # the job has ended
+
+    # Switching the colouring to the simulated error, with the mouse.
+    by_prediction = plot.segment_colours().copy()
+    qtbot.mouseClick(view.source.show_simulated, Qt.MouseButton.LeftButton)
+    assert view.source.show_simulated.isChecked() and not view.source.show_predicted.isChecked()
+    assert plot.bar.axis.labelText == "|error| simulated (µm)"
+    np.testing.assert_allclose(plot._values, np.hypot(truth[:, 0], truth[:, 1]))
+    assert not np.array_equal(plot.segment_colours(), by_prediction)
+    qtbot.mouseClick(view.source.show_predicted, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(plot.segment_colours(), by_prediction)
+
+
+def test_opened_gcode_is_coloured_by_the_shipped_models_prediction(qtbot, view):
     with qtbot.waitSignal(view.sig_file_opened, timeout=WAIT_MS) as opened:
         view.open_gcode(SAMPLE)
     qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
     assert opened.args == [str(SAMPLE)]
-    plot = view.toolpath
-    segments = plot.shown_segments()
-    assert segments.size > 2000
-    colours = {tuple(c) for c in plot.segment_colours()}
-    assert len(colours) > 10  # coloured by error, not one flat colour
-    assert not view.message.isVisible()
-    assert view.readout_box.text("rms_sim").endswith("µm") and view.readout_box.text("r2") == "–"
+    assert view.toolpath.shown_segments().size > 2000
+    _check_shipped_prediction(qtbot, view)
+    assert view.readout_box.text("ms").endswith(")") and view.readout_box.text("rms_pred").endswith("µm")
     t, ex = view.curves["sim_x"].getOriginalDataset()
     np.testing.assert_allclose(ex, view.result.sim["error_x"])
+
+
+def test_dropped_gcode_shows_the_shipped_models_prediction(qtbot, window):
+    assert drop_files(window, [SAMPLE])
+    view = window.panels["play"].trajectory
+    assert window.current_panel().name == "play" and view.isVisible()
+    qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
+    assert view.path == SAMPLE
+    _check_shipped_prediction(qtbot, view)
+
+
+def test_without_a_model_the_path_shows_the_simulation_and_the_physics_filter(qtbot, view):
+    combo = view.source.model_combo
+    assert combo.itemData(1) == "" and combo.count() >= 2
+    _open(qtbot, view, SAMPLE)
+    combo.setFocus()
+    with qtbot.waitSignal(view.sig_result_shown, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(combo, Qt.Key.Key_Down)  # shipped → none
+    values = blocker.args[0]
+    assert view.session is None and view.result.predicted is None
+    assert view.source.show_simulated.isChecked() and not view.source.show_predicted.isEnabled()
+    assert (
+        view.readout_box.text("r2_x") == "–"
+        and view.readout_box.text("phys_r2_x") == f"{values['phys_r2_x']:.3f}"
+    )
     x_pred, _ = view.curves["pred_x"].getOriginalDataset()
     assert x_pred is None or len(x_pred) == 0  # no model, no predicted curve
+
+
+def test_prediction_reports_samples_and_cancel_stops_it():
+    model = shipped_model_path()
+    events = list(trajectory_job(CancelToken(), 1, SAMPLE, Machine(), model))
+    result = events[-1]
+    assert isinstance(result, TrajectoryResult) and result.session is not None
+    samples = result.sim["time"].size
+    predict = [e for e in events if isinstance(e, Progress) and e.stage == "predict" and e.total]
+    assert all(e.total == samples for e in predict) and predict[-1].done == samples
+    assert any(0 < e.done < samples for e in predict)  # counted while the model streams
+    token = CancelToken()
+    job = trajectory_job(token, 2, SAMPLE, Machine(), result.session, result.toolpath, result.sim)
+    with pytest.raises(Cancelled):
+        for event in job:
+            if isinstance(event, Progress) and event.stage == "predict" and event.total:
+                token.cancel()
+            assert not isinstance(event, TrajectoryResult)
 
 
 def test_changing_acceleration_resimulates(qtbot, view):
@@ -129,11 +215,14 @@ def test_tiny_lstm_model_adds_the_predicted_error(qtbot, runs, tmp_path):
     qtbot.waitExposed(view)
     try:
         combo = view.source.model_combo
-        qtbot.waitUntil(lambda: combo.count() == 2, timeout=WAIT_MS)  # found under runs/**
+        qtbot.waitUntil(lambda: combo.count() == 3, timeout=WAIT_MS)  # shipped, none, found under runs/**
+        assert combo.itemData(0) == str(shipped_model_path()) and combo.itemData(2) == str(model)
         _open(qtbot, view, SAMPLE)
         combo.setFocus()
+        with qtbot.waitSignal(view.sig_result_shown, timeout=WAIT_MS):
+            qtbot.keyClick(combo, Qt.Key.Key_Down)  # shipped → none
         with qtbot.waitSignal(view.sig_result_shown, timeout=WAIT_MS) as blocker:
-            qtbot.keyClick(combo, Qt.Key.Key_Down)
+            qtbot.keyClick(combo, Qt.Key.Key_Down)  # none → the run's model
         values = blocker.args[0]
         assert view.session is not None and view.session.path == model
         t, pred = view.curves["pred_x"].getOriginalDataset()
@@ -166,7 +255,8 @@ def test_job_counts_moves_while_reading_and_stops_when_cancelled(long_file):
     assert len(parse) >= 5 and [e.done for e in parse] == sorted({e.done for e in parse})
     moves = events[-1].toolpath.n_segments
     simulate = [e for e in events if isinstance(e, Progress) and e.stage == "simulate"]
-    assert simulate[0].total is None and simulate[-1].done == simulate[-1].total == moves
+    assert simulate[0].done == 0 and simulate[-1].done == simulate[-1].total == moves
+    assert [e.done for e in simulate] == sorted(e.done for e in simulate)  # counted in moves
     token = CancelToken()
     job = trajectory_job(token, 2, long_file, Machine())
     with pytest.raises(Cancelled):
@@ -185,12 +275,13 @@ def test_long_file_shows_its_moves_and_cancel_stops_it(qtbot, view, long_file, m
         shown.append((event.stage, view.progress.bar.format(), view.progress.bar.value()))
 
     monkeypatch.setattr(view.progress, "show_progress", record)
+    assert view.open_model("")  # the moves are counted here; the prediction's samples elsewhere
     _open(qtbot, view, long_file)
     counted = [(text, value) for stage, text, value in shown if stage == "parse" and text.endswith(" moves")]
     assert len(counted) >= 5 and [v for _, v in counted] == sorted({v for _, v in counted})
     total = counted[-1][1]
     assert counted[-1][0] == f"{total:,} / {total:,} moves"
-    assert not view.progress.isVisible()  # gone once the result is on screen
+    qtbot.waitUntil(lambda: not view.progress.isVisible(), timeout=WAIT_MS)  # gone once the job ends
 
     # A second file, cancelled with the mouse as soon as it reports progress.
     def cancel_on_first(event):

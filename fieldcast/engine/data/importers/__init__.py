@@ -7,7 +7,7 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 
 from fieldcast.engine.data.importers.base import ImportReport, Source, resolve_target, run_import
-from fieldcast.engine.data.importers.gcode import GcodeSource, looks_like_gcode
+from fieldcast.engine.data.importers.gcode import GcodeSource, import_gcode, looks_like_gcode
 from fieldcast.engine.data.importers.mapping import (
     ALIASES,
     ChannelMapping,
@@ -96,7 +96,12 @@ def import_file(
     ``system`` is a registered system name or spec (None: the source's own system, e.g. ``trajectory``
     for G-code, else a generic spec built from the source's channels); ``mapping`` overrides the channel
     mapping, ``{"SRC": "DST"}``, ``"DST" == ""`` drops SRC; ``dt`` overrides the source's time step.
+    G-code goes through :func:`~fieldcast.engine.data.importers.gcode.import_gcode`, which reports its
+    parse, simulation and write progress in moves.
     """
+    if detect_format(src) == "gcode":
+        yield from import_gcode(src, out, system, mapping, dt=dt, compression=compression, token=token)
+        return
     source = open_source(src, axes=axes)
     if system is None and source.system is not None:
         # The source speaks the system's own channel names: take them as they are unless told otherwise.

@@ -25,8 +25,9 @@ from fieldcast.engine.data.importers.base import ImportReport, Source, run_impor
 from fieldcast.engine.data.store import DatasetError
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.systems.base import SystemSpec
-from fieldcast.engine.systems.trajectory import OUT_HZ, TRAJECTORY_SPEC, Machine, simulate_toolpath
+from fieldcast.engine.systems.trajectory import OUT_HZ, TRAJECTORY_SPEC, Machine
 from fieldcast.engine.systems.trajectory.gcode import GCodeError, Toolpath, iter_read_gcode
+from fieldcast.engine.systems.trajectory.spec import iter_simulate_toolpath
 
 __all__ = [
     "GCODE_SUFFIXES",
@@ -106,12 +107,9 @@ def iter_simulate_gcode(
         raise DatasetError(path, "G-code has no XY moves to simulate")
     if held is not None:
         yield held
+    # Progress in moves whose execution has begun, every couple of minutes of print; cancel between them.
+    sim = yield from iter_simulate_toolpath(toolpath, machine, rng=np.random.default_rng(seed), token=token)
     n = toolpath.n_segments
-    if token is not None:
-        token.raise_if_cancelled()
-    # The simulation runs as one step: it cannot count its progress, only say when it starts and ends.
-    yield Progress("simulate", 0, None, f"simulating {n:,} moves on the printer")
-    sim = simulate_toolpath(toolpath, machine, rng=np.random.default_rng(seed))
     yield Progress("simulate", n, n, f"{n:,} moves simulated: {sim['time'].size:,} samples")
     if token is not None:
         token.raise_if_cancelled()

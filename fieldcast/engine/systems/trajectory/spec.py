@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -25,10 +25,10 @@ import numpy as np
 
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.systems.base import FieldSpec, SystemSpec, register_spec
-from fieldcast.engine.systems.trajectory.dynamics import AxisParams, simulate_axis
+from fieldcast.engine.systems.trajectory.dynamics import AxisParams, AxisSimulator
 from fieldcast.engine.systems.trajectory.gcode import Toolpath, read_gcode
 from fieldcast.engine.systems.trajectory.paths import FEATURES, random_toolpath
-from fieldcast.engine.systems.trajectory.planner import MotionLimits, plan_moves, sample_shaped
+from fieldcast.engine.systems.trajectory.planner import MotionLimits, Plan, plan_moves, sample_shaped
 
 __all__ = [
     "INPUTS",
@@ -42,6 +42,7 @@ __all__ = [
     "Machine",
     "MotionLimits",
     "check_options",
+    "iter_simulate_toolpath",
     "iter_write_dataset",
     "sample_machine",
     "simulate_toolpath",
@@ -181,6 +182,92 @@ def sample_machine(
     return Machine(limits, axes[0], axes[1])
 
 
+#: samples of the 1 kHz simulation per stretch of :func:`iter_simulate_toolpath` (about two minutes of print)
+SIM_CHUNK = 131_072
+
+
+def iter_simulate_toolpath(
+    path: Toolpath,
+    machine: Machine,
+    rate_hz: float = 1000.0,
+    out_hz: float = OUT_HZ,
+    rng: np.random.Generator | None = None,
+    settle_s: float = 0.2,
+    token: CancelToken | None = None,
+    chunk: int = SIM_CHUNK,
+) -> Generator[Progress, None, dict[str, np.ndarray]]:
+    """:func:`simulate_toolpath` as a job: yields ``Progress("simulate", done, moves)``, returns its arrays.
+
+    The plan is sampled and the axes driven in stretches of about ``chunk`` samples at ``rate_hz``; after
+    each stretch the moves whose execution has begun are reported, and ``token`` is checked before each one
+    (:class:`~fieldcast.engine.jobs.Cancelled`). The result does not depend on ``chunk``.
+    """
+    decim = round(rate_hz / out_hz)
+    if decim < 1 or abs(decim * out_hz - rate_hz) > 1e-6 * rate_hz:
+        raise ValueError(f"rate_hz {rate_hz:g} must be a whole multiple of out_hz {out_hz:g}")
+    token = token or CancelToken()
+    n_moves = path.n_segments
+    yield Progress("simulate", 0, n_moves, f"simulating {n_moves:,} moves on the printer")
+    xy = path.xyz[:, :2]
+    lengths = path.xy_lengths()
+    dz = np.abs(np.diff(path.xyz[:, 2]))
+    # Moves without XY motion (Z hops, layer changes) keep XY still for as long as they take.
+    dwell = path.dwell + np.where(lengths < 1e-9, dz / np.maximum(path.feed, 1e-3), 0.0)
+    plan = plan_moves(xy, path.feed, machine.limits, accel=path.accel, dwell=dwell)
+    dt = 1.0 / rate_hz
+    t = np.arange(0.0, plan.duration + settle_s, dt)
+    # The timer jitter of both axes is drawn here, X then Y, whatever the stretches.
+    axes = [AxisSimulator(axis, dt, t.size, rng) for axis in (machine.x, machine.y)]
+    out: dict[str, np.ndarray] = {"time": t[::decim]}
+    for key in ("x_ref", "y_ref", "vx_ref", "vy_ref", "x_act", "y_act", "error_x", "error_y"):
+        out[key] = np.empty(out["time"].size)
+    step = max(1, chunk // decim) * decim  # stretches start on output samples
+    for lo in range(0, t.size, step):
+        token.raise_if_cancelled()
+        hi = min(lo + step, t.size)
+        _simulate_stretch(plan, machine.limits, axes, t[lo:hi], dt, decim, out, lo // decim)
+        done = (
+            n_moves if hi == t.size else min(int(np.searchsorted(plan.t_start, t[hi - 1], "right")), n_moves)
+        )
+        yield Progress("simulate", done, n_moves, f"{done:,} of {n_moves:,} moves simulated")
+    seg = np.clip(np.searchsorted(plan.t_start, out["time"], side="right") - 1, 0, max(n_moves - 1, 0))
+    out["layer"] = path.layer[seg] if n_moves else np.zeros(seg.size, np.int64)
+    out["line"] = path.line[seg] if n_moves else np.zeros(seg.size, np.int64)
+    for name, value in machine.profile().items():
+        out[name] = np.full(seg.size, value)
+    return out
+
+
+def _simulate_stretch(
+    plan: Plan,
+    limits: MotionLimits,
+    axes: list[AxisSimulator],
+    t: np.ndarray,
+    dt: float,
+    decim: int,
+    out: dict[str, np.ndarray],
+    at: int,
+) -> None:
+    """Sample the plan at times ``t``, drive the axes over them and write the output samples from ``at``."""
+    ref_p, ref_v, _ = plan.sample(t)
+    if limits.shaper == "none":
+        # The shaper of one unit impulse at zero delay commands the plan itself: sample it once.
+        cmd_p, cmd_v = ref_p, ref_v
+        cmd_v_next = plan.sample(t + dt)[1]
+    else:
+        cmd_p, cmd_v, _ = sample_shaped(plan, t, limits)
+        cmd_v_next = sample_shaped(plan, t + dt, limits)[1]
+    rows = slice(at, at + len(range(0, t.size, decim)))
+    for k, (sim, name) in enumerate(zip(axes, ("x", "y"), strict=True)):
+        mean_acc = (cmd_v_next[:, k] - cmd_v[:, k]) / dt  # exact mean of a piecewise-constant acceleration
+        e = sim.advance(cmd_p[:, k], cmd_v[:, k], mean_acc)
+        actual = cmd_p[::decim, k] + e[::decim]
+        out[f"{name}_ref"][rows] = ref_p[::decim, k]
+        out[f"v{name}_ref"][rows] = ref_v[::decim, k]
+        out[f"{name}_act"][rows] = actual
+        out[f"error_{name}"][rows] = (actual - ref_p[::decim, k]) * 1000.0
+
+
 def simulate_toolpath(
     path: Toolpath,
     machine: Machine,
@@ -193,39 +280,15 @@ def simulate_toolpath(
 
     Keys: ``time`` (s), ``x_ref``, ``y_ref`` (mm), ``vx_ref``, ``vy_ref`` (mm/s), ``x_act``, ``y_act`` (mm),
     ``error_x``, ``error_y`` (µm), ``layer`` (segment being executed), ``line`` (its source line), and the
-    machine's profile (:data:`PROFILE`) as constant arrays.
+    machine's profile (:data:`PROFILE`) as constant arrays. :func:`iter_simulate_toolpath` is the same as a
+    job with progress and cancel.
     """
-    decim = round(rate_hz / out_hz)
-    if decim < 1 or abs(decim * out_hz - rate_hz) > 1e-6 * rate_hz:
-        raise ValueError(f"rate_hz {rate_hz:g} must be a whole multiple of out_hz {out_hz:g}")
-    xy = path.xyz[:, :2]
-    lengths = path.xy_lengths()
-    dz = np.abs(np.diff(path.xyz[:, 2]))
-    # Moves without XY motion (Z hops, layer changes) keep XY still for as long as they take.
-    dwell = path.dwell + np.where(lengths < 1e-9, dz / np.maximum(path.feed, 1e-3), 0.0)
-    plan = plan_moves(xy, path.feed, machine.limits, accel=path.accel, dwell=dwell)
-    dt = 1.0 / rate_hz
-    t = np.arange(0.0, plan.duration + settle_s, dt)
-    ref_p, ref_v, _ = plan.sample(t)
-    cmd_p, cmd_v, _ = sample_shaped(plan, t, machine.limits)
-    cmd_v_next = sample_shaped(plan, t + dt, machine.limits)[1]
-    out: dict[str, np.ndarray] = {"time": t[::decim]}
-    for k, (axis, name) in enumerate(((machine.x, "x"), (machine.y, "y"))):
-        mean_acc = (cmd_v_next[:, k] - cmd_v[:, k]) / dt  # exact mean of a piecewise-constant acceleration
-        e = simulate_axis(dt, cmd_p[:, k], cmd_v[:, k], axis, rng, accel=mean_acc)
-        actual = cmd_p[:, k] + e
-        out[f"{name}_ref"] = ref_p[::decim, k]
-        out[f"v{name}_ref"] = ref_v[::decim, k]
-        out[f"{name}_act"] = actual[::decim]
-        out[f"error_{name}"] = (actual - ref_p[:, k])[::decim] * 1000.0
-    seg = np.clip(
-        np.searchsorted(plan.t_start, out["time"], side="right") - 1, 0, max(path.n_segments - 1, 0)
-    )
-    out["layer"] = path.layer[seg] if path.n_segments else np.zeros(seg.size, np.int64)
-    out["line"] = path.line[seg] if path.n_segments else np.zeros(seg.size, np.int64)
-    for name, value in machine.profile().items():
-        out[name] = np.full(seg.size, value)
-    return out
+    job = iter_simulate_toolpath(path, machine, rate_hz, out_hz, rng, settle_s)
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            return stop.value
 
 
 def _gcode_window(files: Sequence[str], rng: np.random.Generator, seconds: float) -> Toolpath:
