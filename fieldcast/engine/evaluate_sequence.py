@@ -117,15 +117,19 @@ def sequence_metrics(
 
 
 def physics_baseline(
-    system: str, dataset: Any, inputs: Sequence[str], targets: Sequence[str]
+    system: str, dataset: Any, inputs: Sequence[str], targets: Sequence[str], *, simple: bool = False
 ) -> tuple[str, Callable[[np.ndarray], np.ndarray]] | None:
-    """``(name, predict)`` of the system's physics baseline fitted on the train split, or None."""
+    """``(name, predict)`` of the system's physics baseline fitted on the train split, or None.
+
+    The system's best baseline for these inputs (for trajectory: the printer's physics filter when the
+    profile is among them); with ``simple`` its baseline without that information (the linear filter).
+    """
     module = _BASELINES.get(system)
     if module is None:
         return None
     mod = importlib.import_module(module)
     xs, ys = read_split(dataset, "train", inputs, targets, _MAX_FIT_TRAJECTORIES)
-    predict = mod.fit_baseline(xs, ys, inputs, targets, dt=float(dataset.dt))
+    predict = mod.fit_baseline(xs, ys, inputs, targets, dt=None if simple else float(dataset.dt))
     return None if predict is None else (getattr(predict, "name", mod.BASELINE_NAME), predict)
 
 
@@ -185,6 +189,12 @@ def iter_evaluate_sequence(
             np.concatenate(guesses["physics"]), truth, targets, std
         )
         result["baseline_names"]["physics"] = name
+        simple = physics_baseline(info.system, dataset, inputs, targets, simple=True)
+        if simple is not None and simple[0] != name:  # also the filter that knows no more than the data
+            result["baselines"]["linear"] = sequence_metrics(
+                np.concatenate([np.asarray(simple[1](x), np.float64) for x in xs]), truth, targets, std
+            )
+            result["baseline_names"]["linear"] = simple[0]
     ms = np.concatenate(times)
     p50, p99 = np.percentile(ms, [50, 99])
     result["timing"] = {

@@ -112,6 +112,8 @@ def _sequence_table(result: dict[str, Any], stream: TextIO) -> None:
     predictors = [("model", result["metrics"])]
     if "physics" in result["baselines"]:
         predictors.append((f"{names['physics']} (physics)", result["baselines"]["physics"]))
+    if "linear" in result["baselines"]:
+        predictors.append((f"{names['linear']} (fitted across printers)", result["baselines"]["linear"]))
     predictors.append((f"{names['persistence']} (persistence)", result["baselines"]["persistence"]))
     units = result.get("units", {})
     channels = [(f"/{c}", c, u) for c, u in units.items()]
