@@ -22,36 +22,16 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fieldcast.engine.files import atomic_write
+
 __all__ = ["METRICS_NAME", "atomic_write", "json_ready", "plots_unavailable", "write_metrics", "write_plots"]
 
 METRICS_NAME = "metrics.json"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
-
-    The file gets the permissions of any new file (the umask applies), not those of a private temp file.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def json_ready(value: Any) -> Any:

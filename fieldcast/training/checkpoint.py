@@ -26,7 +26,6 @@ import json
 import os
 import pickle
 import struct
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -37,6 +36,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 from torch import nn
 
+from fieldcast.engine.files import atomic_write
 from fieldcast.training.models import build_model
 
 __all__ = [
@@ -71,28 +71,6 @@ def _first_line(exc: BaseException) -> str:
     if not text:
         return type(exc).__name__
     return text.splitlines()[0].split(". ")[0][:160]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def data_fingerprint(path: str | os.PathLike | None) -> str | None:
