@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -86,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if module is None:
         sys.stderr.write(f"fieldcast {args.command}: not available in this version of Fieldcast\n")
         return 2
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (``fieldcast info F | head``): not an error of the command. Point stdout at
+        # nothing so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -78,3 +78,23 @@ def test_a_command_missing_from_this_build_takes_its_arguments_and_says_so(monke
     monkeypatch.setitem(cli.COMMANDS, "train", "fieldcast.app.commands.not_in_this_build")
     assert cli.main(["train", "recipe.yaml", "--data", "x.h5"]) == 2
     assert "not available in this version" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_its_reader_is_not_an_error(tmp_path):
+    """``fieldcast info F | head``: the reader closes the pipe early; no traceback, exit 0."""
+    import numpy as np
+
+    data = tmp_path / "runs.npz"
+    np.savez(data, heat=np.zeros((4, 8, 8), np.float32))
+    out = tmp_path / "d.h5"
+    assert cli.main(["import", str(data), "--out", str(out)]) == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fieldcast.app.cli", "info", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before anything is written, as after `head -0`
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err
