@@ -25,7 +25,13 @@ from fieldcast.app.play.field_controls import ControlPainter, PaintBox, StartBox
 from fieldcast.app.play.field_display import auto_range, controls_overlay, field_picture
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker
 from fieldcast.app.play.recorder import save_png
-from fieldcast.app.play.sidebar import DisplayBox, TransportBox, message_label, sidebar_scroll
+from fieldcast.app.play.sidebar import (
+    DisplayBox,
+    TransportBox,
+    connect_transport,
+    message_label,
+    sidebar_scroll,
+)
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.engine.field_session import (
     FieldFrame,
@@ -151,13 +157,8 @@ class FieldView(QWidget):
 
     def _connect(self) -> None:
         self.stepper.sig_frame.connect(self._on_stepper_frame)
-        self.stepper.sig_running.connect(self.transport.set_playing)
         self.stepper.sig_error.connect(self._on_stepper_error)
-        t = self.transport
-        t.play_button.toggled.connect(self._on_play_toggled)
-        t.step_button.clicked.connect(self.stepper.step_once)
-        t.reset_button.clicked.connect(self.reset)
-        t.sig_speed_changed.connect(self._on_speed_changed)
+        connect_transport(self.transport, self.stepper, play=self.play, pause=self.pause, reset=self.reset)
         self.start_box.sig_start_changed.connect(self._on_start_changed)
         self.start_box.sig_open_clicked.connect(self._on_open_dataset_clicked)
         self.paint_box.brush_spin.valueChanged.connect(self._on_brush_changed)
@@ -407,12 +408,6 @@ class FieldView(QWidget):
         self.readouts.setText(" · ".join(parts))
 
     # -- handlers -----------------------------------------------------------------------------------------
-    def _on_play_toggled(self, on: bool) -> None:
-        self.play() if on else self.pause()
-
-    def _on_speed_changed(self, rate: float) -> None:
-        self.stepper.rate = rate
-
     def _on_brush_changed(self, radius: int) -> None:
         self.canvas.brush_radius = float(radius)
 

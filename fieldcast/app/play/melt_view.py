@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.melt_controls import LaserBox, MeltDisplayBox, MeltSourceBox
 from fieldcast.app.play.recorder import save_png
-from fieldcast.app.play.sidebar import TransportBox, message_label, sidebar_scroll
+from fieldcast.app.play.sidebar import TransportBox, connect_transport, message_label, sidebar_scroll
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import CancelToken
@@ -202,13 +202,8 @@ class MeltView(QWidget):
 
     def _connect(self) -> None:
         self.stepper.sig_frame.connect(self._on_stepper_frame)
-        self.stepper.sig_running.connect(self.transport.set_playing)
         self.stepper.sig_error.connect(self._on_stepper_error)
-        t = self.transport
-        t.play_button.toggled.connect(self._on_play_toggled)
-        t.step_button.clicked.connect(self.stepper.step_once)
-        t.reset_button.clicked.connect(self.reset)
-        t.sig_speed_changed.connect(self._on_speed_changed)
+        connect_transport(self.transport, self.stepper, play=self.play, pause=self.pause, reset=self.reset)
         beam = self.play_state.beam
         self.laser.sig_power_changed.connect(beam.set_power)
         self.laser.sig_speed_changed.connect(beam.set_speed)
@@ -480,12 +475,6 @@ class MeltView(QWidget):
         if self.laser.mode == "drag":
             self.play_state.beam.release()
         self._dirty = True
-
-    def _on_play_toggled(self, on: bool) -> None:
-        self.play() if on else self.pause()
-
-    def _on_speed_changed(self, rate: float) -> None:
-        self.stepper.rate = rate
 
     def _on_stepper_error(self, message: str) -> None:
         self.show_message(f"Simulation stopped: {message}")

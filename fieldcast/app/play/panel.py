@@ -34,7 +34,14 @@ from fieldcast.app.play.melt_view import MeltView
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
 from fieldcast.app.play.routing import route_file
-from fieldcast.app.play.sidebar import DisplayBox, OutputBox, TransportBox, message_label, sidebar_scroll
+from fieldcast.app.play.sidebar import (
+    DisplayBox,
+    OutputBox,
+    TransportBox,
+    connect_transport,
+    message_label,
+    sidebar_scroll,
+)
 from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, SolverBackend
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.app.play.tools import Painter, ToolBox
@@ -157,19 +164,21 @@ class PlayPanel(Panel):
         self.field.sig_file_opened.connect(self.sig_file_opened)
         self.field.sig_model_requested.connect(self._on_field_model_requested)
         self.stepper.sig_frame.connect(self._on_stepper_frame)
-        self.stepper.sig_running.connect(self.transport.set_playing)
         self.stepper.sig_error.connect(self._on_stepper_error)
         self.canvas.sig_stroke_started.connect(self.painter.start)
         self.canvas.sig_stroke_moved.connect(self.painter.move)
         self.canvas.sig_stroke_finished.connect(self.painter.finish)
         self.tools.sig_brush_changed.connect(self._on_brush_changed)
         self._on_brush_changed(float(self.tools.brush.value()))
+        connect_transport(
+            self.transport,
+            self.stepper,
+            play=self.play,
+            pause=self.pause,
+            reset=lambda: self._command(self.simulation.reset),
+        )
         t = self.transport
-        t.play_button.toggled.connect(self._on_play_toggled)
-        t.step_button.clicked.connect(self.stepper.step_once)
-        t.reset_button.clicked.connect(lambda: self._command(self.simulation.reset))
         t.clear_button.clicked.connect(lambda: self._command(self.simulation.clear))
-        t.sig_speed_changed.connect(self._on_speed_changed)
         t.scene_combo.currentTextChanged.connect(self._on_scene_changed)
         t.grid_combo.currentIndexChanged.connect(self._on_grid_changed)
         self.display.sig_display_changed.connect(self._on_display_changed)
@@ -388,12 +397,6 @@ class PlayPanel(Panel):
         self.readouts.setText(" · ".join(parts))
 
     # Handlers ----------------------------------------------------------------------------------------------
-    def _on_play_toggled(self, on: bool) -> None:
-        self.play() if on else self.pause()
-
-    def _on_speed_changed(self, rate: float) -> None:
-        self.stepper.rate = rate
-
     def _on_scene_changed(self, name: str) -> None:
         self._command(lambda: self.simulation.set_scene(name))
 

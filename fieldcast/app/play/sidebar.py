@@ -25,7 +25,7 @@ from fieldcast.app.play.channels import CHANNELS
 from fieldcast.app.play.scenes import DEFAULT_SCENE, scene_names
 from fieldcast.widgets.field_colors import COLORMAPS
 
-__all__ = ["DisplayBox", "OutputBox", "TransportBox", "message_label", "sidebar_scroll"]
+__all__ = ["connect_transport", "DisplayBox", "OutputBox", "TransportBox", "message_label", "sidebar_scroll"]
 
 #: speed menu text -> target steps per second (0: as fast as the backend can)
 SPEEDS = {"¼× (15/s)": 15.0, "½× (30/s)": 30.0, "1× (60/s)": 60.0, "2× (120/s)": 120.0, "Max": 0.0}
@@ -221,6 +221,16 @@ class OutputBox(QGroupBox):
         box = QVBoxLayout(self)
         box.addWidget(self.compare_check)
         box.addLayout(row)
+
+
+def connect_transport(transport: TransportBox, stepper, *, play, pause, reset) -> None:
+    """Wire a page's transport box to its stepper: play/pause, one step, reset and speed, and the
+    stepper's running state back to the play button. Every Play page steps through this same wiring."""
+    stepper.sig_running.connect(transport.set_playing)
+    transport.play_button.toggled.connect(lambda on: play() if on else pause())
+    transport.step_button.clicked.connect(stepper.step_once)
+    transport.reset_button.clicked.connect(reset)
+    transport.sig_speed_changed.connect(lambda rate: setattr(stepper, "rate", rate))
 
 
 def sidebar_scroll(side: QWidget, width: int = 310) -> QScrollArea:
