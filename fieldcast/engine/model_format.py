@@ -122,6 +122,13 @@ class ModelInfo:
     context: int = 0
 
     @property
+    def frames_per_step(self) -> int:
+        """Simulated frames one call advances: ``dt`` for models timed in frames (at least 1), else 1."""
+        if self.time_units != "frame" or not self.dt >= 1.0 or self.dt > 1e6:
+            return 1
+        return max(1, round(self.dt))
+
+    @property
     def kind(self) -> str:
         """How the model is stepped: its ``task``, else ``recurrent_field`` when it has recurrent tensors."""
         return self.task or ("recurrent_field" if self.recurrent else "field_rollout")
