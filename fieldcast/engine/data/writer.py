@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ class DatasetWriter:
     trajectory_parameters : names of scalars that differ per trajectory, given to :meth:`append`.
     compression : ``"gzip"`` (readable everywhere), ``"lzf"`` (faster, h5py only) or None.
     split_seed : seed of the default trajectory split.
+    split : ``(n_trajectories, n_frames) -> split recipe`` stored at :meth:`close` instead of the default
+        (a system whose splits follow its physics, e.g. a load range held out for extrapolation).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class DatasetWriter:
         dataset_name: str | None = None,
         split_seed: int = 0,
         extra_meta: Mapping[str, Any] | None = None,
+        split: Callable[[int, int], dict] | None = None,
     ) -> None:
         import h5py
 
@@ -80,6 +83,7 @@ class DatasetWriter:
         self._params = dict(simulation_parameters or {})
         self._traj_params = list(trajectory_parameters)
         self._split_seed = split_seed
+        self._split = split
         self._extra_meta = dict(extra_meta or {})
         self._per_traj_stats: list[RunningStats] = []
         self.n_trajectories = 0
@@ -250,7 +254,10 @@ class DatasetWriter:
         self._closed = True
         try:
             if self.n_trajectories:
-                recipe = split_by_trajectory(self.n_trajectories, seed=self._split_seed)
+                if self._split is not None:
+                    recipe = self._split(self.n_trajectories, self.n_frames)
+                else:
+                    recipe = split_by_trajectory(self.n_trajectories, seed=self._split_seed)
                 segments = segments_from_recipe(recipe, self.n_trajectories, self.n_frames)
                 acc = RunningStats(len(self.spec.channel_names()))
                 for traj, _, _ in segments["train"]:
