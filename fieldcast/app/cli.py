@@ -94,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         # nothing so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the boundary: one line to the person, the traceback to the log
+        from fieldcast.app.cli_errors import report_failure
+
+        return report_failure(args, exc)
 
 
 if __name__ == "__main__":
