@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fieldcast.engine.limits import loads_json
 from fieldcast.engine.systems.base import SystemSpec, resolve_spec, spec_to_dict
 
 __all__ = [
@@ -53,6 +54,12 @@ PREFIX = "fieldcast."
 TASKS = ("field_rollout", "recurrent_field")
 # Sequence models (streaming LSTMs) have their own format, read by fieldcast.engine.sequence_runtime.
 SEQUENCE_FORMAT_NAME = "fieldcast-sequence-onnx"
+
+# A model sees a few frames of history; thousands would be a damaged or crafted file (and its input a
+# history of that many full frames).
+MAX_HISTORY = 64
+MAX_CHANNELS = 4096
+MAX_VALUE_CHARS = 4 << 20
 
 # Keys every Fieldcast model must carry; the others have defaults.
 _REQUIRED = ("format", "system", "input_channels", "output_channels", "history", "layout")
@@ -181,8 +188,10 @@ def metadata_value(props: dict[str, str], key: str, default: Any = None) -> Any:
     text = props.get(PREFIX + key)
     if text is None:
         return default
+    if len(text) > MAX_VALUE_CHARS:
+        raise ValueError(f"metadata {PREFIX + key} holds {len(text):,} characters, far beyond any metadata")
     try:
-        return json.loads(text)
+        return loads_json(text, f"metadata {PREFIX + key}")
     except json.JSONDecodeError as exc:
         raise ValueError(f"metadata {PREFIX + key} is not valid JSON ({exc.msg})") from None
 
@@ -247,6 +256,20 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
         raise ValueError(f"metadata {PREFIX}task: unknown task {info.task!r} (expected {', '.join(TASKS)})")
     if info.context < 0:
         raise ValueError(f"metadata {PREFIX}context must be 0 or more, got {info.context}")
+    if not 1 <= info.history <= MAX_HISTORY:
+        raise ValueError(f"metadata {PREFIX}history must be 1 to {MAX_HISTORY} frames, got {info.history}")
+    if info.context > 100_000:
+        raise ValueError(f"metadata {PREFIX}context of {info.context} transitions is not a real window")
+    if not 0 < len(info.input_channels) <= MAX_CHANNELS or not 0 < len(info.output_channels) <= MAX_CHANNELS:
+        raise ValueError(
+            f"metadata names {len(info.input_channels)} input and {len(info.output_channels)} output channels"
+        )
+    if not (info.dt > 0 and info.dt < float("inf")):
+        raise ValueError(f"metadata {PREFIX}dt = {info.dt:g} is not a positive time step")
+    if info.grid is not None and (
+        len(info.grid) != 2 or not all(isinstance(n, int) and 1 <= n <= 65536 for n in info.grid)
+    ):
+        raise ValueError(f"metadata {PREFIX}grid {list(info.grid)!r} is not a grid size")
     _check_layout(info)
     return info
 

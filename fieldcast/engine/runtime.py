@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fieldcast.engine.devices import usable_providers
+from fieldcast.engine.limits import format_bytes, memory_budget
 from fieldcast.engine.model_format import INPUT, OUTPUT, ModelInfo, parse_metadata
 
 __all__ = ["ModelError", "ModelInfo", "ModelSession", "find_variants", "load_checked", "physical_cores"]
@@ -71,6 +72,7 @@ def _check_external_data(model, path: Path) -> None:
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
     folder = path.parent.resolve()
+    external = 0
     for tensor in _get_all_tensors(model):
         if not uses_external_data(tensor):
             continue
@@ -83,6 +85,29 @@ def _check_external_data(model, path: Path) -> None:
             raise ModelError(path, f"external data {location!r} leads outside the model's folder (symlink)")
         if not target.is_file():
             raise ModelError(path, f"external data file {location!r} is missing")
+        fields = {e.key: e.value for e in tensor.external_data}
+        try:
+            offset, length = int(fields.get("offset", 0)), int(fields.get("length", -1))
+        except ValueError:
+            raise ModelError(
+                path, f"external data of {tensor.name!r} has a malformed offset or length"
+            ) from None
+        available = target.stat().st_size
+        if length < 0:
+            length = available - offset
+        if offset < 0 or offset + length > available:
+            raise ModelError(
+                path,
+                f"external data of {tensor.name!r} claims bytes {offset}..{offset + length} of "
+                f"{location!r}, which holds {available}",
+            )
+        external += length
+    if external > memory_budget():
+        raise ModelError(
+            path,
+            f"external weights of {format_bytes(external)} are over the memory budget of "
+            f"{format_bytes(memory_budget())}",
+        )
 
 
 def load_checked(path: str | os.PathLike):
@@ -97,6 +122,11 @@ def load_checked(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise ModelError(path, "file not found")
+    size = path.stat().st_size
+    if size > memory_budget():
+        raise ModelError(
+            path, f"file of {format_bytes(size)} is over the memory budget of {format_bytes(memory_budget())}"
+        )
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning-like errors or OSError
@@ -144,6 +174,15 @@ def _check_signature(model, info: ModelInfo, path: Path) -> None:
             )
 
 
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (ONNX Runtime's run into several), cut to ``limit``."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    # ONNX Runtime prefixes "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :"; the reason follows.
+    first = first.split(" : ")[-1].strip() or first
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 class ModelSession:
     """One ONNX Runtime session for one exported model; create it once and call :meth:`run` every step.
 
@@ -179,8 +218,7 @@ class ModelSession:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=wanted)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(self.path, f"ONNX Runtime cannot load it ({first})") from None
+            raise ModelError(self.path, f"ONNX Runtime cannot load it ({_first_line(exc)})") from None
         self.providers: list[str] = list(self.session.get_providers())
         self.threads = opts.intra_op_num_threads
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -235,7 +273,10 @@ class ModelSession:
                 bind.bind_cpu_input(r.input, np.ascontiguousarray(feeds[r.input], dtype=np.float32))
             for name, arr in outputs.items():
                 bind.bind_output(name, "cpu", 0, np.float32, list(arr.shape), arr.ctypes.data)
-            self.session.run_with_iobinding(bind)
+            try:
+                self.session.run_with_iobinding(bind)
+            except Exception as exc:  # ONNX Runtime's own errors: name the model, keep one line
+                raise ModelError(self.path, f"ONNX Runtime failed to run it ({_first_line(exc)})") from None
         return outputs
 
     def __repr__(self) -> str:

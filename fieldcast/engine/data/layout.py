@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fieldcast.engine.data.links import check_dataset_source
 from fieldcast.engine.data.store import (
     FIELD_GROUPS,
     MAX_AXIS,
@@ -22,6 +23,7 @@ from fieldcast.engine.data.store import (
     read_meta,
     spec_from_json,
 )
+from fieldcast.engine.limits import format_bytes, frame_budget
 from fieldcast.engine.systems.base import MAX_NAME, FieldSpec, SystemSpec
 
 __all__ = ["FieldLayout", "Layout", "inspect_layout"]
@@ -90,6 +92,7 @@ def _axis_length(dims, name: str, path) -> int:
 
 
 def _read_time(dims, n_frames: int, path) -> tuple[float, float]:
+    check_dataset_source(dims, "time", "dimensions/time", path)
     t = np.asarray(dims["time"][0] if dims["time"].ndim > 1 else dims["time"][:], dtype=np.float64)
     if not np.all(np.isfinite(t)):
         raise DatasetError(path, "'dimensions/time' contains NaN or Inf")
@@ -100,7 +103,6 @@ def _read_time(dims, n_frames: int, path) -> tuple[float, float]:
 
 
 def _field_layouts(f, path, n_frames: int, grid: tuple[int, int], n_traj: int):
-    import h5py
 
     layouts: list[FieldLayout] = []
     skipped: list[str] = []
@@ -114,9 +116,9 @@ def _field_layouts(f, path, n_frames: int, grid: tuple[int, int], n_traj: int):
         for name in _attr(group, "field_names", path, f"group '{gname}'"):
             name = str(name)
             where = f"{gname}/{name}"
-            if name not in group or not isinstance(group[name], h5py.Dataset):
+            ds = check_dataset_source(group, name, where, path)
+            if ds is None:
                 raise DatasetError(path, f"'{gname}' lists field '{name}' but has no such dataset")
-            ds = group[name]
             if order > 1:
                 skipped.append(f"{where}: tensor order {order} is not supported")
                 continue
@@ -229,6 +231,8 @@ def inspect_layout(f, path: str | os.PathLike) -> Layout:
         raise DatasetError(
             path, f"claims {total / 2**40:.0f} TiB of fields, an absurd size (damaged header?)"
         )
+    _check_frame_size(layouts, grid, path)
+    _check_stored_bytes(f, layouts, path)
     t0, dt = _read_time(dims, n_frames, path)
     meta = read_meta(f, path)
     dataset_name = str(decode_attr(f.attrs.get("dataset_name", _stem(path))))
@@ -239,6 +243,8 @@ def inspect_layout(f, path: str | os.PathLike) -> Layout:
             raise DatasetError(path, f"the Fieldcast attribute has a broken system spec ({exc})") from None
         ordered = _order_by_spec(spec, layouts, path)
         dt = float(spec.dt)
+        if not (math.isfinite(dt) and dt > 0):
+            raise DatasetError(path, f"the system spec's dt = {dt:g} is not a positive time step")
     else:
         spec = _generic_spec(dataset_name, layouts, dt)
         ordered = tuple(layouts)
@@ -256,6 +262,40 @@ def inspect_layout(f, path: str | os.PathLike) -> Layout:
         simulation_parameters=_simulation_parameters(f),
         boundary_conditions=_boundary_conditions(f),
     )
+
+
+def _check_frame_size(layouts: list[FieldLayout], grid: tuple[int, int], path) -> None:
+    """One frame of every channel, as float32, must fit the frame budget before anything is read."""
+    channels = sum(2 if fl.order == 1 else 1 for fl in layouts)
+    nbytes = 4 * channels * grid[0] * grid[1]
+    limit = frame_budget()
+    if nbytes > limit:
+        raise DatasetError(
+            path,
+            f"one frame ({grid[0]} x {grid[1]}, {channels} channels) needs {format_bytes(nbytes)}, over the "
+            f"{format_bytes(limit)} a frame may take (set FIELDCAST_MEMORY_BUDGET_MB to allow more)",
+        )
+
+
+# Deflate cannot shrink data more than about 1030 times; a field declaring far more bytes than it stores
+# was never written (a crafted header or an unfinished copy), and reading it would return fill values.
+_MAX_STORED_RATIO = 5000
+_RATIO_FROM_BYTES = 64 << 20
+
+
+def _check_stored_bytes(f, layouts: list[FieldLayout], path) -> None:
+    for fl in layouts:
+        ds = f[fl.path]
+        declared = math.prod(fl.shape) * ds.dtype.itemsize
+        if declared < _RATIO_FROM_BYTES:
+            continue
+        stored = int(ds.id.get_storage_size())
+        if stored * _MAX_STORED_RATIO < declared:
+            raise DatasetError(
+                path,
+                f"'{fl.path}' declares {format_bytes(declared)} of data but the file stores "
+                f"{format_bytes(stored)} of it (unwritten or crafted; refusing to read fill values as data)",
+            )
 
 
 def _stem(path) -> str:

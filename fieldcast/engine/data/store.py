@@ -49,6 +49,8 @@ SPATIAL_DIMS = ("x", "y")
 MAX_AXIS = 65536
 MAX_FRAMES = 10_000_000
 MAX_TOTAL_BYTES = 1 << 42  # 4 TiB
+# Splits, statistics and a spec take kilobytes; tens of megabytes of metadata is a crafted attribute.
+MAX_META_CHARS = 32 << 20
 
 
 class DatasetError(ValueError):
@@ -140,10 +142,21 @@ def read_meta(h5file, path: str | os.PathLike) -> dict | None:
     """The parsed Fieldcast attribute of an open file, or None for a foreign Well file."""
     if FIELDCAST_ATTR not in h5file.attrs:
         return None
+    from fieldcast.engine.limits import MAX_JSON_DEPTH, nesting_depth
+
     raw = decode_attr(h5file.attrs[FIELDCAST_ATTR])
+    if not isinstance(raw, str):
+        raise DatasetError(path, f"the '{FIELDCAST_ATTR}' attribute is not a JSON text")
+    if len(raw) > MAX_META_CHARS:
+        raise DatasetError(
+            path, f"the '{FIELDCAST_ATTR}' attribute holds {len(raw):,} characters, far beyond any metadata"
+        )
+    depth = nesting_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise DatasetError(path, f"the '{FIELDCAST_ATTR}' attribute is nested {depth} levels deep (damaged?)")
     try:
         meta = json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise DatasetError(path, f"the '{FIELDCAST_ATTR}' attribute is not valid JSON") from None
     if not isinstance(meta, dict):
         raise DatasetError(path, f"the '{FIELDCAST_ATTR}' attribute is not a JSON object")
