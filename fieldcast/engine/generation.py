@@ -184,7 +184,8 @@ def generate_dataset(
     yield Progress("generate", 0, trajectories, f"{system}: {trajectories} × {frames} frames at {size}²")
     # Field systems store size x size frames; a sequence system stores one sample per frame on a 1 x 1 grid.
     grid = writer_kwargs.pop("grid", (size, size))
-    with DatasetWriter(out, spec, n_frames=frames, grid=grid, dt=spec.dt, **writer_kwargs) as writer:
+    dt = writer_kwargs.pop("dt", spec.dt)  # a system may store every k-th frame
+    with DatasetWriter(out, spec, n_frames=frames, grid=grid, dt=dt, **writer_kwargs) as writer:
         try:
             for i, fields in enumerate(results):
                 writer.append(fields)

@@ -149,6 +149,9 @@ class SurrogateStep(nn.Module):
         self.register_buffer("out_std", torch.as_tensor(out_std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if getattr(self.model, "physical_io", False):
+            # A model with physics built in sees both and returns the next state in physical units.
+            return self.model((x - self.in_mean) / self.in_std, x)
         z = self.model((x - self.in_mean) / self.in_std)  # (B, Cs, nx, ny), normalised units
         if self.residual:
             # The state channels come first in the input, in output order (see ChannelLayout).

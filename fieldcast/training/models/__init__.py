@@ -10,6 +10,7 @@ from fieldcast.training.models.registry import (
     model_names,
     register_model,
 )
+from fieldcast.training.models.smoke_flow import SmokeFlow, SmokeFlowConfig
 from fieldcast.training.models.unet import UNet, UNetConfig
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "LSTMConfig",
     "LSTMNet",
     "ModelFamily",
+    "SmokeFlow",
+    "SmokeFlowConfig",
     "UNet",
     "UNetConfig",
     "build_model",

@@ -44,6 +44,7 @@ class FieldRolloutTask(Task):
             raise self.fail(str(exc)) from exc
         if self.layout.history > dataset.n_frames - 1:
             raise self.fail(f"history {self.layout.history} needs more frames than the {dataset.n_frames}")
+        self._check_frames(dataset)
         self.norm = normalisation(dataset.stats, self.layout)
         length = self.layout.history + r.rollout.steps
         self.train_set = WindowDataset(dataset, "train", length, r.data.max_train_windows)
@@ -52,6 +53,18 @@ class FieldRolloutTask(Task):
             raise self.fail(f"no training windows of {length} frames ({dataset.split_note})")
         self.weights = rollout_weights(r.rollout.steps, r.rollout.gamma)
         self.composer = LossComposer(r.loss, self.layout, torch.tensor(self.norm["out_std"]))
+
+    def _check_frames(self, dataset) -> None:
+        """A model that advances several solver frames per call needs data stored that many frames apart."""
+        frames = self.recipe.model.args.get("frames")
+        data_dt = getattr(dataset, "dt", None)
+        if frames is None or not data_dt or self.spec.time_units != "frame":
+            return
+        if abs(data_dt - float(frames)) > 1e-6:
+            raise self.fail(
+                f"the model advances {frames} frames per step but the data's frames are {data_dt:g} "
+                f"frames apart (generate it with --set stride={frames})"
+            )
 
     def build_model(self) -> nn.Module:
         args = {

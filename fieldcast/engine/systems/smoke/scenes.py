@@ -243,6 +243,7 @@ def simulate_trajectory(
     size: int,
     *,
     warmup: int = 0,
+    stride: int = 1,
     **scene_options,
 ) -> dict[str, np.ndarray]:
     """Sample a scene from ``seed`` and simulate it.
@@ -253,6 +254,7 @@ def simulate_trajectory(
     frames : number of stored frames T (frame 0 is the state after ``warmup`` frames).
     size : cells per side.
     warmup : frames simulated before the first stored one.
+    stride : solver frames between stored frames (the dataset's time step, in frames).
     scene_options : passed to :func:`sample_scene`.
 
     Returns
@@ -271,7 +273,7 @@ def simulate_trajectory(
     density = np.empty((frames, size, size), np.float32)
     velocity = np.empty((frames, size, size, 2), np.float32)
     for t in range(frames):
-        if t:
+        for _ in range(stride if t else 0):
             state = solver.step(state, controls)
         density[t] = state.density
         velocity[t] = state.velocity()

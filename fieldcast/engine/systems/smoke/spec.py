@@ -95,6 +95,7 @@ def simulation_parameters(frames: int, size: int, **options: Any) -> dict[str, A
         "frames": frames,
         "size": size,
         "warmup": options.get("warmup", 0),
+        "stride": options.get("stride", 1),
         "vorticity": defaults.vorticity,
         "buoyancy": 0.03 * size / 128.0,
         "viscosity": defaults.viscosity,
@@ -113,6 +114,7 @@ def writer_options(frames: int, size: int, **options: Any) -> dict[str, Any]:
     # The Well records one kind per axis; an axis with any open side is reported open.
     bcs = {"x": "OPEN" if any(open_sides[:2]) else "WALL", "y": "OPEN" if any(open_sides[2:]) else "WALL"}
     return {
+        "dt": float(params["stride"]),  # frames between stored frames
         "simulation_parameters": numeric,
         "extent": (float(size), float(size)),
         "boundary_conditions": bcs,
@@ -122,12 +124,14 @@ def writer_options(frames: int, size: int, **options: Any) -> dict[str, Any]:
 
 def check_options(**options: Any) -> None:
     """Raise TypeError for an option :func:`simulate_trajectory` does not know, ValueError for a bad value."""
-    known = set(inspect.signature(sample_scene).parameters) - {"rng", "size"} | {"warmup"}
+    known = set(inspect.signature(sample_scene).parameters) - {"rng", "size"} | {"warmup", "stride"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     if int(options.get("warmup", 0)) < 0:
         raise ValueError("warmup must be 0 or more frames")
+    if int(options.get("stride", 1)) < 1:
+        raise ValueError("stride must be 1 or more frames")
     for key in ("empty_fraction", "collider_fraction"):
         if key in options and not 0.0 <= float(options[key]) <= 1.0:
             raise ValueError(f"{key} must be between 0 and 1")

@@ -1,0 +1,137 @@
+"""A smoke step with physics built in: the network predicts the flow, the density is carried by it.
+
+One call advances ``frames`` solver frames. A small UNet, run on a grid ``coarsen`` times coarser than the
+state, predicts two maps: the change of the stream function ψ over the step and the emitters' injection
+rate. Everything else is fixed structure, the same operations the reference solver performs:
+
+- **velocity** ``v' = v + curl(Δψ)``, with ψ on the cell corners and the curl taken on the MAC faces, so the
+  change the network makes to the flow is divergence-free to round-off (the face divergence of ``curl`` is a
+  discrete identity); velocity is zero inside colliders;
+- **density** is advected semi-Lagrangian (bilinear, values clamped to the domain) in ``frames`` sub-steps
+  with the velocity interpolated from ``v`` to ``v'``; then emitters add smoke up to saturation, as the
+  solver's inflow does, and colliders hold none. Bilinear interpolation never exceeds the values it
+  interpolates, so the step cannot create smoke outside emitters, nor raise density above 1.
+
+The network sees normalised inputs; the structure works in physical units (cells, frames, cells/frame). The
+input layout is the smoke layout: density, velocity_x, velocity_y, earlier densities, emitter, collider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fieldcast.training.models.registry import register_model
+from fieldcast.training.models.unet import UNet, UNetConfig
+
+__all__ = ["SmokeFlow", "SmokeFlowConfig", "curl_velocity", "semi_lagrangian"]
+
+
+@dataclass
+class SmokeFlowConfig:
+    in_channels: int = 6
+    out_channels: int = 3
+    frames: int = 1  # solver frames advanced per call (the dataset's time step in frames)
+    coarsen: int = 2  # the network runs on a grid this many times coarser than the state
+    depth: int = 3
+    base_width: int = 16
+    norm: str = "batch"
+    activation: str = "gelu"
+    bottleneck_blocks: int = 1
+    padding_mode: str = "replicate"
+    psi_scale: float = 1.0  # cells²/frame of Δψ per unit of network output
+    max_rate: float = 0.5  # largest emitter injection, density per frame
+
+    def __post_init__(self) -> None:
+        if self.in_channels < 6 or self.out_channels != 3:
+            raise ValueError(
+                "SmokeFlowConfig: the smoke layout has density, velocity_x, velocity_y, earlier densities, "
+                f"emitter and collider as inputs and 3 outputs, not {self.in_channels} -> {self.out_channels}"
+            )
+        if self.frames < 1 or self.coarsen < 1:
+            raise ValueError("SmokeFlowConfig: frames and coarsen must be at least 1")
+        if not self.psi_scale > 0 or not self.max_rate >= 0:
+            raise ValueError("SmokeFlowConfig: psi_scale must be > 0 and max_rate >= 0")
+
+
+def curl_velocity(psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell-centred velocity of a stream function on the cell corners, (B, nx, ny) each.
+
+    ``psi`` (B, nx, ny) holds ψ at the upper corners (i + ½, j + ½); the lower boundary row and column repeat
+    their neighbours. Face velocities are ``u = ∂ψ/∂y`` on x-faces and ``v = -∂ψ/∂x`` on y-faces (exactly
+    divergence-free on the MAC stencil); each cell gets the mean of its two opposite faces, as the solver's
+    cell-centred velocity does.
+    """
+    corners = F.pad(psi.unsqueeze(1), (1, 0, 1, 0), mode="replicate").squeeze(1)  # (B, nx+1, ny+1)
+    u = corners[:, :, 1:] - corners[:, :, :-1]  # (B, nx+1, ny): x-faces
+    v = corners[:, :-1, :] - corners[:, 1:, :]  # (B, nx, ny+1): y-faces
+    return 0.5 * (u[:, :-1] + u[:, 1:]), 0.5 * (v[:, :, :-1] + v[:, :, 1:])
+
+
+def semi_lagrangian(field: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: float) -> torch.Tensor:
+    """``field`` (B, nx, ny) advected by cell-centred velocity over ``dt`` frames, bilinear, clamped edges."""
+    _, nx, ny = field.shape
+    ix = torch.arange(nx, dtype=field.dtype, device=field.device).view(1, nx, 1)
+    iy = torch.arange(ny, dtype=field.dtype, device=field.device).view(1, 1, ny)
+    # grid_sample's last grid axis is (width, height) = (y index, x index), normalised to [-1, 1].
+    gx = (iy - dt * vy) * (2.0 / (ny - 1)) - 1.0
+    gy = (ix - dt * vx) * (2.0 / (nx - 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)  # (B, nx, ny, 2)
+    out = F.grid_sample(field.unsqueeze(1), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.squeeze(1)
+
+
+@register_model("smoke_flow", SmokeFlowConfig, version="1")
+class SmokeFlow(nn.Module):
+    """Network for the flow, fixed structure for incompressibility, advection and emission (see module)."""
+
+    physical_io = True  # forward takes (normalised input, physical input) and returns the physical state
+
+    def __init__(self, config: SmokeFlowConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.net = UNet(
+            UNetConfig(
+                in_channels=config.in_channels,
+                out_channels=2,
+                depth=config.depth,
+                base_width=config.base_width,
+                norm=config.norm,
+                activation=config.activation,
+                upsampling="bilinear",
+                residual=True,
+                bottleneck_blocks=config.bottleneck_blocks,
+                padding_mode=config.padding_mode,
+            )
+        )
+        # Start as "flow unchanged, smoke carried by it": the head begins at zero.
+        nn.init.zeros_(self.net.head.weight)
+        nn.init.zeros_(self.net.head.bias)
+
+    @property
+    def grid_multiple(self) -> int:
+        return self.config.coarsen * 2**self.config.depth
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``z`` normalised and ``x`` physical input (B, C_in, nx, ny) -> next state (B, 3, nx, ny)."""
+        c = self.config
+        density, vx, vy = x[:, 0], x[:, 1], x[:, 2]
+        emitter = x[:, -2].clamp(0.0, 1.0)
+        fluid = (x[:, -1] <= 0.5).to(x.dtype)
+        emitter = emitter * fluid
+        coarse = F.avg_pool2d(z, c.coarsen) if c.coarsen > 1 else z
+        out = self.net(coarse)  # (B, 2, nx/c, ny/c)
+        if c.coarsen > 1:
+            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
+        vx1, vy1 = (vx + dvx) * fluid, (vy + dvy) * fluid
+        rate = c.max_rate * torch.sigmoid(out[:, 1])  # density per frame
+        for j in range(c.frames):
+            a = j / c.frames  # the flow at the start of sub-step j, between v and v'
+            density = semi_lagrangian(density, vx + a * (vx1 - vx), vy + a * (vy1 - vy), 1.0)
+            # Inflow as in the solver: add up to saturation, never remove.
+            density = torch.maximum(density, torch.clamp(density + rate * emitter, max=1.0)) * fluid
+        return torch.stack([density, vx1, vy1], dim=1)
