@@ -39,7 +39,8 @@ class StepResult:
     ms_model : time inside the model (ONNX Runtime), ms.
     ms_total : time of the whole step, ms.
     stats : ``total_smoke``, ``max_density``, ``divergence_norm`` (system-specific names for other systems)
-        and ``finite`` (no NaN or infinity in the state).
+        and ``finite`` (no NaN or infinity in the state), plus what the play hook's safety bounds changed
+        (for smoke ``bounded_cells``, the share of cells a bound moved, and ``smoke_removed``).
     """
 
     fields: dict[str, np.ndarray]
@@ -54,7 +55,7 @@ def generic_impose(layout: Mapping) -> Callable:
     vectors = [list(v) for v in layout.get("vectors", [])]
     nonneg = list(layout.get("nonnegative", []))
 
-    def impose(fields, controls, force=None, previous=None) -> None:
+    def impose(fields, controls, force=None, previous=None, *, bounds=True, frames=1) -> None:
         if force is not None and vectors and len(vectors[0]) == 2:
             fields[vectors[0][0]] += force[..., 0]
             fields[vectors[0][1]] += force[..., 1]
@@ -97,12 +98,20 @@ class Rollout:
     rules : ``"system"`` re-imposes controls through the system's play hook (the generic rule of the
         layout for systems without one); ``"layout"`` applies only the layout's rule (vectors zeroed in the
         solid mask, ``nonnegative`` channels clamped at 0), whatever the system.
+    bounds : let the play hook apply its safety bounds (for smoke: advection maximum principle, smoke budget,
+        speed limit) on top of the controls; off, the model runs alone. Changeable later (:attr:`bounds`).
+
+    One call advances :attr:`frames_per_step` simulated frames (the model's ``dt`` in frames).
 
     One instance is safe to use from several threads (steps are serialised); each rollout has its own state.
     """
 
     def __init__(
-        self, session: ModelSession, spec_or_system: SystemSpec | str | None = None, rules: str = "system"
+        self,
+        session: ModelSession,
+        spec_or_system: SystemSpec | str | None = None,
+        rules: str = "system",
+        bounds: bool = True,
     ) -> None:
         self.session = session
         info = session.info
@@ -111,6 +120,8 @@ class Rollout:
         self.state_names = list(lay["state"])
         self.control_names = list(lay["controls"])
         self.history = info.history
+        self.frames_per_step = info.frames_per_step
+        self.bounds = bool(bounds)
         self._hist_idx = [self.state_names.index(n) for n in lay["history_state"]]
         self._fields = self._group_fields(spec_or_system or info.system)
         if rules not in ("system", "layout"):
@@ -253,8 +264,12 @@ class Rollout:
             if self.history > 1:  # the frame just replaced, for rules bounding what one step may change
                 hist = self._x[0, self._hist_slice(1)]
                 previous = {self.state_names[j]: hist[k] for k, j in enumerate(self._hist_idx)}
-            self._impose(views, ctrl, force, previous)
+            readout = self._impose(
+                views, ctrl, force, previous, bounds=self.bounds, frames=self.frames_per_step
+            )
             stats = self._stats(views)
+            if readout:
+                stats.update(readout)
             fields = self._export_fields()
             self.frame += 1
             t3 = time.perf_counter()

@@ -42,6 +42,11 @@ def test_rollout_reimposes_controls_every_frame(session):
         "max_density",
         "divergence_norm",
         "finite",
+        "bounded_cells",
+        "advection_cells",
+        "budget_cells",
+        "speed_cells",
+        "smoke_removed",
     }
     assert res.ms_total >= res.ms_model > 0
 

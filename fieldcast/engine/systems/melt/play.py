@@ -25,11 +25,15 @@ def impose_controls(
     controls: Mapping[str, np.ndarray],
     force: np.ndarray | None = None,
     previous: Mapping[str, np.ndarray] | None = None,
+    *,
+    bounds: bool = True,
+    frames: int = 1,
 ) -> None:
     """Keep ``temperature`` at or above the ambient and IPF channels in [0, 1], in place.
 
-    ``controls`` (the laser flux), ``force`` and ``previous`` are accepted for the common play-hook signature;
-    the laser enters through the model's input only.
+    ``controls`` (the laser flux), ``force``, ``previous``, ``bounds`` and ``frames`` are accepted for the
+    common play-hook signature; the laser enters through the model's input only, and these ranges are the
+    physics of the state, not a safety net, so they hold with ``bounds`` off too.
     """
     if "temperature" in fields:
         np.maximum(fields["temperature"], AMBIENT, out=fields["temperature"])

@@ -16,6 +16,7 @@ from scipy.ndimage import maximum_filter
 from fieldcast.engine.metrics import divergence_norm
 
 __all__ = [
+    "BOUND_TOLERANCE",
     "DEFAULT_EMITTER_RATE",
     "DEFAULT_EMITTER_VELOCITY",
     "DENSITY_MAX",
@@ -31,6 +32,8 @@ DENSITY_MAX = 1.0  # the reference solver's emitters fill up to this, and advect
 # Fastest flow the reference solver produces in its scenes is about 2.5 cells/frame; a surrogate's
 # velocity beyond this bound is error, and left alone it would feed on itself over a long rollout.
 SPEED_MAX = 4.0
+# A bound "changed" a cell when it moved its density (or speed) by more than this.
+BOUND_TOLERANCE = 1e-3
 
 
 def impose_controls(
@@ -38,7 +41,10 @@ def impose_controls(
     controls: Mapping[str, np.ndarray],
     force: np.ndarray | None = None,
     previous: Mapping[str, np.ndarray] | None = None,
-) -> None:
+    *,
+    bounds: bool = True,
+    frames: int = 1,
+) -> dict[str, float]:
     """Re-impose emitters, colliders and user forces on one predicted frame, in place.
 
     Parameters
@@ -47,21 +53,41 @@ def impose_controls(
     controls : ``emitter`` mask in [0, 1] and ``collider`` mask (solid above 0.5), (nx, ny); optional
         ``emitter_rate`` (density/frame, scalar or (nx, ny); default 0.2) and ``emitter_velocity``
         (cells/frame, (2,) or (nx, ny, 2); default (0, 0.5)). A rate of 0 leaves the density to the model.
-        Density is then kept within [0, DENSITY_MAX] and speed below SPEED_MAX, the solver's own bounds.
+        Density is then kept within [0, DENSITY_MAX].
     force : (nx, ny, 2) velocity added this frame, cells/frame (a user's drag), or None.
-    previous : the frame before this one (``density`` at least), or None. With it, smoke obeys the
-        maximum principle of advection (see :func:`advected_bound`), except where an emitter adds smoke:
-        a surrogate that makes smoke out of nothing, which accumulates over a long rollout, is held to
-        what the flow can carry.
+    previous : the frame before this one (``density`` at least), or None.
+    bounds : apply the safety net for models that cannot run alone: smoke obeys the maximum principle of
+        advection (see :func:`advected_bound`), the total may not grow beyond what was there plus what the
+        emitters added, and speed stays below SPEED_MAX. Without it only the controls and the [0, 1] density
+        range are imposed, as an engine hosting the model would do.
+    frames : simulated frames the model advanced in this step (the advection bound reaches that far).
+
+    Returns
+    -------
+    What the bounds changed: ``bounded_cells`` (share of cells whose density or speed a bound moved by more
+    than ``BOUND_TOLERANCE``), ``advection_cells``, ``budget_cells`` and ``speed_cells`` (the same per
+    bound) and ``smoke_removed`` (density the bounds took away, summed over the grid). All zero when
+    ``bounds`` is off.
     """
     rho, vx, vy = fields["density"], fields["velocity_x"], fields["velocity_y"]
+    n_cells = rho.size
+    readout = dict.fromkeys(
+        ("bounded_cells", "advection_cells", "budget_cells", "speed_cells", "smoke_removed"), 0.0
+    )
+    changed = np.zeros(rho.shape, bool) if bounds else None
     if force is not None:
         vx += force[..., 0]
         vy += force[..., 1]
     emitter = controls.get("emitter")
     budget = None
-    if previous is not None and "density" in previous:
-        np.minimum(rho, advected_bound(previous["density"], vx, vy), out=rho)
+    removed = 0.0
+    if bounds and previous is not None and "density" in previous:
+        limit = advected_bound(previous["density"], vx, vy, frames)
+        over = rho - limit > BOUND_TOLERANCE
+        readout["advection_cells"] = float(over.sum()) / n_cells
+        changed |= over
+        removed += float(np.maximum(rho - limit, 0.0).sum(dtype=np.float64))
+        np.minimum(rho, limit, out=rho)
         # Advection conserves smoke and only emitters add it: the total may not grow beyond what was
         # there plus what the emitters put in this frame.
         budget = float(previous["density"].sum(dtype=np.float64))
@@ -85,33 +111,43 @@ def impose_controls(
             vx[solid] = 0.0
             vy[solid] = 0.0
             rho[solid] = 0.0
-    # Physical bounds of the reference solver: density in [0, DENSITY_MAX], speed at most SPEED_MAX.
     np.clip(rho, 0.0, DENSITY_MAX, out=rho)
+    if not bounds:
+        return readout
     if budget is not None:
         total = float(rho.sum(dtype=np.float64))
-        if total > budget > 0.0:
-            rho *= np.float32(budget / total)
-        elif budget <= 0.0:
-            rho[:] = 0.0
+        if total > budget:
+            scale = np.float32(budget / total) if budget > 0.0 else np.float32(0.0)
+            moved = rho * (1.0 - scale) > BOUND_TOLERANCE
+            readout["budget_cells"] = float(moved.sum()) / n_cells
+            changed |= moved
+            removed += total - max(budget, 0.0)
+            rho *= scale
     speed = np.hypot(vx, vy)
-    fast = speed > SPEED_MAX
+    fast = speed > SPEED_MAX + BOUND_TOLERANCE
     if fast.any():
+        readout["speed_cells"] = float(fast.sum()) / n_cells
+        changed |= fast
         scale = SPEED_MAX / speed[fast]
         vx[fast] *= scale
         vy[fast] *= scale
+    readout["bounded_cells"] = float(changed.sum()) / n_cells
+    readout["smoke_removed"] = removed
+    return readout
 
 
-def advected_bound(previous: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
-    """Largest density each cell can hold after one frame of advection, (nx, ny).
+def advected_bound(previous: np.ndarray, vx: np.ndarray, vy: np.ndarray, frames: int = 1) -> np.ndarray:
+    """Largest density each cell can hold after ``frames`` frames of advection, (nx, ny).
 
     Advection moves smoke along the flow without creating it: the value arriving at a cell comes from
-    its departure point one frame upstream, so it cannot exceed the densest previous cell around that
-    point. A one-cell margin around the departure point tolerates a surrogate's velocity error.
+    its departure point upstream, so it cannot exceed the densest previous cell around that point. The
+    departure point is traced back along the new velocity for ``frames`` frames; a margin of one cell per
+    frame around it tolerates a surrogate's velocity error and the flow's change along the way.
     """
     nx, ny = previous.shape
-    neighbourhood = maximum_filter(previous, size=3, mode="nearest")
-    ix = np.rint(np.arange(nx, dtype=np.float32)[:, None] - vx).astype(np.intp)
-    iy = np.rint(np.arange(ny, dtype=np.float32)[None, :] - vy).astype(np.intp)
+    neighbourhood = maximum_filter(previous, size=2 * max(1, frames) + 1, mode="nearest")
+    ix = np.rint(np.arange(nx, dtype=np.float32)[:, None] - frames * vx).astype(np.intp)
+    iy = np.rint(np.arange(ny, dtype=np.float32)[None, :] - frames * vy).astype(np.intp)
     np.clip(ix, 0, nx - 1, out=ix)
     np.clip(iy, 0, ny - 1, out=iy)
     return neighbourhood[ix, iy]
