@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -291,9 +292,52 @@ def resolve_recipe_path(name: str, folder: Path | None = None) -> Path:
     )
 
 
+# A recipe is a page of settings: a megabyte, a hundred levels or a hundred thousand expanded values of
+# YAML are a damaged or hostile file (an alias bomb expands to gigabytes when printed in an error).
+MAX_RECIPE_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 100_000
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` after checking nesting depth and alias expansion on the event stream.
+
+    Raises :class:`RecipeError` (``source: problem``) for a document nested deeper than
+    :data:`MAX_YAML_DEPTH` or expanding to more than :data:`MAX_YAML_NODES` values through aliases.
+    """
+    sizes: dict[str, int] = {}
+    stack: list[list] = [[None, 0]]  # [anchor, values so far] per open collection
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_YAML_DEPTH:
+                raise RecipeError(f"{source}: nested more than {MAX_YAML_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, count = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = count
+            stack[-1][1] += count
+        elif isinstance(event, yaml.ScalarEvent):
+            stack[-1][1] += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            stack[-1][1] += sizes.get(event.anchor, 1)
+        if stack[-1][1] > MAX_YAML_NODES or stack[0][1] > MAX_YAML_NODES:
+            raise RecipeError(
+                f"{source}: expands to more than {MAX_YAML_NODES:,} values (aliases repeating aliases?)"
+            )
+    return yaml.safe_load(text)
+
+
 def _read_file(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_RECIPE_BYTES:
+            raise RecipeError(
+                f"recipe {path}: {size:,} bytes, over the {MAX_RECIPE_BYTES:,} a recipe may have"
+            )
+        data = safe_yaml(path.read_text(encoding="utf-8"), f"recipe {path}")
     except OSError as exc:
         raise RecipeError(f"recipe {path}: cannot read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
@@ -329,7 +373,7 @@ def _apply_override(data: dict, item: str) -> dict:
         raise RecipeError(f"recipe --set {item!r}: expected key=value")
     key, text = item.split("=", 1)
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        value = safe_yaml(text, f"recipe --set {key!r}") if text.strip() else ""
     except yaml.YAMLError as exc:
         raise RecipeError(f"recipe --set: key {key!r}: value {text!r} is not valid YAML") from exc
     nested: Any = value
@@ -366,6 +410,7 @@ def _check_values(recipe: Recipe, source: str) -> None:
     if isinstance(split, list) and (len(split) != 3 or min(split) < 0 or not sum(split) > 0):
         problems.append(("data.split", f"time ratios must be three non-negative numbers, got {split}"))
     positive = {
+        "train.epochs": recipe.train.epochs,
         "data.batch_size": recipe.data.batch_size,
         "optim.accumulate": recipe.optim.accumulate,
         "rollout.steps": recipe.rollout.steps,
@@ -375,6 +420,9 @@ def _check_values(recipe: Recipe, source: str) -> None:
         "sequence.stride": recipe.sequence.stride,
     }
     problems += [(k, f"must be at least 1, got {v}") for k, v in positive.items() if v < 1]
+    problems += [
+        (k, f"must be a finite number, got {v}") for k, v in _float_values(recipe) if not math.isfinite(v)
+    ]
     if not (recipe.optim.lr >= 0 and recipe.optim.lr < float("inf")):
         problems.append(("optim.lr", f"must be a finite number >= 0, got {recipe.optim.lr}"))
     if not recipe.rollout.input_noise >= 0.0:
@@ -386,6 +434,20 @@ def _check_values(recipe: Recipe, source: str) -> None:
     if problems:
         key, problem = problems[0]
         raise RecipeError(f"recipe {source}: key {key!r}: {problem}")
+
+
+def _float_values(recipe: Recipe) -> list[tuple[str, float]]:
+    """Every float setting of the recipe (``section.key``, value), model arguments included."""
+    out = []
+    for section in dataclasses.fields(recipe):
+        value = getattr(recipe, section.name)
+        if dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                v = getattr(value, f.name)
+                if isinstance(v, float):
+                    out.append((f"{section.name}.{f.name}", v))
+    out += [(f"model.args.{k}", v) for k, v in recipe.model.args.items() if isinstance(v, float)]
+    return out
 
 
 def _check_model_args(recipe: Recipe, source: str) -> None:

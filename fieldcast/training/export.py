@@ -394,14 +394,29 @@ def export_run(
             done += 2
             continue
         onnx.checker.check_model(built)
-        atomic_write(path, built.SerializeToString())
+        # Checked under a temporary name and renamed once it passed: a model that fails its parity check
+        # never takes the place of the file (nor of an earlier export).
+        checking = path.with_name(f".{path.stem}.checking.onnx")
+        atomic_write(checking, built.SerializeToString())
         done += 1
         yield Progress("export", done, total, f"checking the {variant} model")
-        record = yield from exporter.check(path, token)
+        try:
+            record = yield from exporter.check(checking, token)
+            if variant == "fp32":
+                max_rel = float(record["parity"]["max_rel"])
+                record["parity"]["ok"] = max_rel <= FP32_TOLERANCE  # False for NaN as well
+                if not record["parity"]["ok"]:
+                    raise ExportError(
+                        run,
+                        f"the exported model does not reproduce the trained one (fp32 parity {max_rel:.3g}, "
+                        f"tolerance {FP32_TOLERANCE:g}); nothing was written",
+                    )
+            os.replace(checking, path)
+        finally:
+            checking.unlink(missing_ok=True)
+        record["path"] = path.name
         if method:
             record["method"] = method
-        if variant == "fp32":
-            record["parity"]["ok"] = record["parity"]["max_rel"] <= FP32_TOLERANCE
         report["variants"][variant] = record
         done += 1
     atomic_write(out.parent / "export_report.json", json.dumps(report, indent=2, default=str).encode())
