@@ -19,8 +19,22 @@ _EXIT_CANCELLED = 130
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("system", help="system to simulate, e.g. smoke")
     parser.add_argument("--out", required=True, help="HDF5 file to write (replaced if it exists)")
-    parser.add_argument("--trajectories", type=int, default=10, help="number of runs (default 10)")
+    parser.add_argument(
+        "--trajectories", "--microstructures", type=int, default=10, help="number of runs (default 10)"
+    )
     parser.add_argument("--frames", type=int, default=100, help="frames per run (default 100)")
+    parser.add_argument(
+        "--increments",
+        type=int,
+        default=None,
+        help="load increments per run (stress): stores INCREMENTS + 1 frames, the unloaded cell first",
+    )
+    parser.add_argument(
+        "--grains",
+        default=None,
+        metavar="G|LOW:HIGH",
+        help="grains per microstructure (stress), e.g. 10 or 5:20",
+    )
     parser.add_argument("--size", type=int, default=128, help="cells per side of the grid (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="root seed; same seed, same file (default 0)")
     parser.add_argument(
@@ -50,6 +64,14 @@ def _parse_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
+def _grains(text: str) -> int | list[int]:
+    low, sep, high = text.partition(":")
+    try:
+        return [int(low), int(high)] if sep else int(low)
+    except ValueError:
+        raise ValueError(f"--grains expects a count or LOW:HIGH, got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from fieldcast.app.commands._progress import drive
     from fieldcast.engine.generation import check_request, generate_dataset
@@ -58,6 +80,12 @@ def run(args: argparse.Namespace) -> int:
     prog = f"fieldcast {NAME}"
     try:
         options = _parse_options(args.options)
+        if args.grains is not None:
+            options["grains"] = _grains(args.grains)
+        if args.increments is not None:
+            if args.increments < 1:
+                raise ValueError(f"--increments must be at least 1, got {args.increments}")
+            args.frames = args.increments + 1
         check_request(
             args.system, args.out, args.trajectories, args.frames, args.size, args.workers, **options
         )
