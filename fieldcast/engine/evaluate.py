@@ -43,6 +43,7 @@ __all__ = [
     "session_step",
 ]
 
+_KEPT_CASES = 8  # test cases whose fields an evaluation keeps with keep_arrays
 _OFFSET = re.compile(r"^(?P<name>.+)@t(?P<offset>[+-]\d+)$")
 
 
@@ -285,6 +286,18 @@ def iter_evaluate(
             "dt": float(info.dt),
             "time_units": str(info.time_units),
             "case": {"trajectory": int(chosen[0][0]), "start": int(chosen[0][1]), "horizons": case},
+            # every evaluated trajectory (at most _KEPT_CASES) at the longest reported horizon, for reports
+            "cases": [
+                {
+                    "trajectory": int(t),
+                    "start": int(s),
+                    "horizon": reported[-1],
+                    "truth": truth[b, reported[-1] - 1],
+                    "model": pred_all[b, reported[-1] - 1],
+                    "persistence": last_true[b],
+                }
+                for b, (t, s) in enumerate(chosen[:_KEPT_CASES])
+            ],
         }
     return result
 

@@ -29,7 +29,15 @@ import numpy as np
 
 from fieldcast.engine.files import atomic_write
 
-__all__ = ["METRICS_NAME", "atomic_write", "json_ready", "plots_unavailable", "write_metrics", "write_plots"]
+__all__ = [
+    "METRICS_NAME",
+    "atomic_write",
+    "evaluation_figures",
+    "json_ready",
+    "plots_unavailable",
+    "write_metrics",
+    "write_plots",
+]
 
 METRICS_NAME = "metrics.json"
 
@@ -87,8 +95,14 @@ def write_plots(result: dict[str, Any], folder: Path) -> list[Path]:
         raise ValueError("the evaluation kept no arrays to draw (evaluate with keep_arrays=True)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    figures = _sequence_figures(result) if result["task"] == "sequence" else _field_figures(result)
-    return [_save(figure, folder / name) for name, figure in figures]
+    return [_save(figure, folder / name) for name, figure in evaluation_figures(result)]
+
+
+def evaluation_figures(result: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(file name, matplotlib figure)`` of each picture of ``result`` (evaluated with ``keep_arrays``)."""
+    if "arrays" not in result:
+        raise ValueError("the evaluation kept no arrays to draw (evaluate with keep_arrays=True)")
+    return _sequence_figures(result) if result["task"] == "sequence" else _field_figures(result)
 
 
 # Shared pieces ----------------------------------------------------------------------------------------------
