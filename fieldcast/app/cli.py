@@ -26,6 +26,7 @@ _HELP = {
     "export": "export a trained run to ONNX",
     "bench": "measure a model's inference speed",
     "eval": "evaluate a model against a dataset",
+    "report": "write an HTML report of a run or an exported model",
     "play": "open the Play panel with a model",
 }
 

@@ -14,5 +14,6 @@ COMMANDS: dict[str, str] = {
     "export": "fieldcast.app.commands.export",
     "bench": "fieldcast.app.commands.bench",
     "eval": "fieldcast.app.commands.eval",
+    "report": "fieldcast.app.commands.report",
     "play": "fieldcast.app.commands.play",
 }
