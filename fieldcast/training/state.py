@@ -246,8 +246,18 @@ class RunMixin:
         path = None
         if self.run_dir is not None:
             path = self.run_dir / "samples" / f"epoch_{lp.epoch:04d}.npz"
+            # every pair the task returned gives its loss (the distribution); the first n are kept to show
+            err = (np.asarray(pred, np.float64) - np.asarray(truth, np.float64)) ** 2
+            losses = err.reshape(len(err), -1).mean(axis=1) if err.size else np.zeros(0)
             buf = io.BytesIO()
-            np.savez_compressed(buf, truth=truth[:n], prediction=pred[:n], channels=np.array(names))
+            np.savez_compressed(
+                buf,
+                truth=truth[:n],
+                prediction=pred[:n],
+                channels=np.array(names),
+                losses=losses,
+                step=np.int64(lp.step),
+            )
             atomic_write(path, buf.getvalue())
         horizon = max(result) if result else 0
         yield SamplesEvent(lp.epoch - 1, lp.step, horizon, tuple(names), truth[:n], pred[:n], path)

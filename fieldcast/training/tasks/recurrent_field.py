@@ -27,6 +27,8 @@ from fieldcast.training.tasks.base import Samples, Task, batches_of, register_ta
 
 __all__ = ["RecurrentFieldTask", "RecurrentStep", "RecurrentWindow", "run_window", "solidification_weights"]
 
+_LOSS_WINDOWS = 16  # validation windows whose loss the saved samples of a validation record
+
 
 def solidification_weights(t_next: torch.Tensor, solidus: float, liquidus: float, width: float = 0.1):
     """exp(-((T* - 0.5)**2) / width) with T* = (T - solidus) / (liquidus - solidus): peaks mid mushy range."""
@@ -202,11 +204,14 @@ class RecurrentFieldTask(Task):
     def samples(self, module, device) -> Samples | None:
         if len(self.valid_set) == 0:
             return None
-        n = min(self.recipe.train.n_samples, len(self.valid_set))
-        w = torch.stack([self.valid_set[i] for i in range(n)]).to(device)
-        preds = module(w)  # (B, unroll, Cs, H, W)
-        truth = w[:, -1, self.n_cond :].cpu().numpy()
-        return {}, truth, preds[:, -1].cpu().numpy(), tuple(self.state_names)
+        # more windows than are shown, so the saved samples carry a per-sample loss distribution
+        n = min(max(self.recipe.train.n_samples, _LOSS_WINDOWS), len(self.valid_set))
+        truth, pred = [], []
+        for batch in batches_of(list(range(n)), max(1, self.recipe.data.batch_size)):
+            w = torch.stack([self.valid_set[i] for i in batch]).to(device)
+            truth.append(w[:, -1, self.n_cond :].cpu().numpy())
+            pred.append(module(w)[:, -1].cpu().numpy())  # (B, unroll, Cs, H, W) -> last step
+        return {}, np.concatenate(truth), np.concatenate(pred), tuple(self.state_names)
 
     def sidecar(self) -> dict[str, Any]:
         rc, grid = self.recipe.recurrent, list(self.dataset.grid)
