@@ -221,12 +221,7 @@ class _Builder:
         ev.add(*(rh.text(n) for n in notes))
         figures = dict(evaluation_figures(r))
         if r["task"] == "sequence":
-            ro.add(
-                rh.text(
-                    "A sequence model streams whole trajectories: its error over time is drawn with the "
-                    "test cases."
-                )
-            )
+            ro.add(self._img(_stream_error_figure(r), "Error along the stream", _STREAM_CAPTION))
             cs.add(
                 self._img(
                     figures["error_over_time.png"],
@@ -372,6 +367,43 @@ class _Builder:
         units = dict(zip(names, r["arrays"]["units"], strict=False))
         title = f"{len(cases)} test case(s) at {cases[0]['horizon'] if cases else '?'} frames predicted"
         return rf.field_triplets(rows, title, units)
+
+
+_STREAM_CAPTION = (
+    "A sequence model streams whole trajectories: its horizon is the time since the stream started. Mean "
+    "|error| over the evaluated trajectories in bins of time, model and baselines."
+)
+
+
+def _stream_error_figure(r: dict[str, Any]) -> Any:
+    """Mean |error| against time since the start of the stream, model and each baseline (sequence models)."""
+    import numpy as np
+
+    arrays = r["arrays"]
+    length = max(len(t) for t in arrays["truth"])
+    edges = np.unique(np.linspace(0, length, min(length, 60) + 1).astype(int))
+    fig = rf.figure(9.0, 4.4)
+    ax = fig.subplots()
+    colours = {"model": "tab:blue", "physics": "tab:orange", "linear": "tab:green", "persistence": "tab:gray"}
+    for key, colour in colours.items():
+        if key not in arrays:
+            continue
+        sums, counts = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+        for truth, pred in zip(arrays["truth"], arrays[key], strict=True):
+            err = np.abs(np.asarray(pred, np.float64) - truth).mean(axis=1)
+            bins = np.searchsorted(edges, np.arange(len(err)), side="right") - 1
+            np.add.at(sums, bins, err)
+            np.add.at(counts, bins, 1)
+        label = "model" if key == "model" else f"{r['baseline_names'].get(key, key)} ({key})"
+        t = edges[:-1] * float(arrays["dt"])
+        ax.plot(t, sums / np.maximum(counts, 1), color=colour, lw=1.3, label=label)
+    unit = {"um": "µm"}.get(arrays["units"][0], arrays["units"][0])
+    ax.set_xlabel(f"time since the stream started ({arrays['time_units']})")
+    ax.set_ylabel(f"mean |error| over channels ({unit})")
+    ax.set_title(f"Error along the stream — {r['n_trajectories']} trajectories", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
 
 
 def _physics_figure(r: dict[str, Any]) -> Any:

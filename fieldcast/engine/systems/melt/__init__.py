@@ -6,6 +6,7 @@ for nucleation and epitaxial growth (:mod:`.grains`), inverse-pole-figure colour
 and the public API live in :mod:`.spec` and are re-exported here; importing the package registers the spec.
 """
 
+from fieldcast.engine.systems.melt import report as _report  # noqa: F401  (registers its report pictures)
 from fieldcast.engine.systems.melt.spec import (
     IPF_CHANNELS,
     MELT_SPEC,

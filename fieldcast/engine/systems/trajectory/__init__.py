@@ -5,6 +5,7 @@ G-code parsing (:mod:`.gcode`), parametric toolpaths (:mod:`.paths`), a firmware
 dataset writer live in :mod:`.spec` and are re-exported here; importing the package registers the spec.
 """
 
+from fieldcast.engine.systems.trajectory import report as _report  # noqa: F401  (registers its report pictures)
 from fieldcast.engine.systems.trajectory.spec import (
     INPUTS,
     OUT_HZ,
