@@ -24,6 +24,7 @@ import numpy as np
 from fieldcast.engine.data.importers.base import ImportReport, Source, run_import
 from fieldcast.engine.data.store import DatasetError
 from fieldcast.engine.jobs import CancelToken, Progress
+from fieldcast.engine.limits import BudgetError
 from fieldcast.engine.systems.base import SystemSpec
 from fieldcast.engine.systems.trajectory import OUT_HZ, TRAJECTORY_SPEC, Machine
 from fieldcast.engine.systems.trajectory.gcode import GCodeError, Toolpath, iter_read_gcode
@@ -108,7 +109,12 @@ def iter_simulate_gcode(
     if held is not None:
         yield held
     # Progress in moves whose execution has begun, every couple of minutes of print; cancel between them.
-    sim = yield from iter_simulate_toolpath(toolpath, machine, rng=np.random.default_rng(seed), token=token)
+    try:
+        sim = yield from iter_simulate_toolpath(
+            toolpath, machine, rng=np.random.default_rng(seed), token=token
+        )
+    except BudgetError as exc:
+        raise DatasetError(path, str(exc)) from None
     n = toolpath.n_segments
     yield Progress("simulate", n, n, f"{n:,} moves simulated: {sim['time'].size:,} samples")
     if token is not None:

@@ -36,6 +36,8 @@ from fieldcast.engine.systems.trajectory.gcode_commands import (
     GCodeError,
     ReaderState,
     interpret_line,
+    max_segments,
+    segment_problem,
 )
 from fieldcast.engine.systems.trajectory.gcode_moves import (
     LAYER_MARKER,
@@ -179,6 +181,9 @@ def iter_parse_gcode(
         block_lines = min(max(len(lines) // 100, BLOCK_LINES[0]), BLOCK_LINES[1])
     done = np.cumsum(count_moves(lines))
     total = int(done[-1]) if len(lines) else 0
+    limit = max_segments()
+    if total > limit:  # refused before anything is parsed (arcs are checked as they are cut)
+        raise GCodeError(f"{source}:0: {total:,} moves; {segment_problem(total, limit)}")
     st = ReaderState()
     for start in range(0, len(lines), block_lines):
         if token is not None:

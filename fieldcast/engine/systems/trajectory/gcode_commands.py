@@ -15,16 +15,22 @@ import re
 
 import numpy as np
 
+from fieldcast.engine.limits import format_bytes, memory_budget
+
 __all__ = [
     "MAX_ACCEL",
     "MAX_COORD_MM",
     "MAX_FEED_MM_MIN",
     "MAX_LINE_CHARS",
+    "MAX_ARC_CHORDS",
     "MAX_SEGMENTS",
+    "SEGMENT_BYTES",
     "GCodeError",
     "ReaderState",
     "Segments",
     "interpret_line",
+    "max_segments",
+    "segment_problem",
     "is_layer_marker",
 ]
 
@@ -33,6 +39,15 @@ MAX_COORD_MM = 1.0e5  # 100 m: beyond any printer, so the number is a corrupt fi
 MAX_FEED_MM_MIN = 1.0e6
 MAX_ACCEL = 1.0e6  # mm/s²
 MAX_SEGMENTS = 20_000_000
+# Memory one segment costs from parsing to the written dataset (toolpath, plan, simulation bookkeeping),
+# measured on a 200k-move import with some margin; the budget allows this many segments.
+SEGMENT_BYTES = 1536
+# One arc becomes at most this many chords, whatever its radius (a 50 m arc is a crafted file, not a print).
+MAX_ARC_CHORDS = 4096
+# M-codes the reader interprets; every other M-code (display messages, progress, fans, temperatures, object
+# labels ...) is read and ignored, whatever text follows it.
+_INTERPRETED_M = frozenset({82, 83, 201, 203, 204, 205, 566})
+_M_NUMBER = re.compile(r"[Mm]\s*(\d+)")
 # Arcs become chords no longer than this and deviating less than _ARC_TOLERANCE from the true arc.
 _ARC_SEGMENT_MM = 1.0
 _ARC_TOLERANCE_MM = 0.002
@@ -59,17 +74,21 @@ class Segments:
         self.rows: list[tuple] = []  # (x, y, z, feed, accel, extrude, rapid, dwell, layer, line)
         self.blocks: list[tuple[np.ndarray, ...]] = []  # (xyz (k, 3), feed, accel, ..., line)
         self.count = 0
+        self.limit = max_segments()
+
+    def _over(self) -> GCodeError:
+        return GCodeError(segment_problem(self.count, self.limit))
 
     def add(self, end: list[float], row: tuple) -> None:
         self.rows.append((end[0], end[1], end[2], *row))
         self.count += 1
-        if self.count > MAX_SEGMENTS:
-            raise GCodeError(f"more than {MAX_SEGMENTS} segments: refusing to simulate such a toolpath")
+        if self.count > self.limit:
+            raise self._over()
 
     def add_block(self, block: tuple[np.ndarray, ...]) -> None:
         self.count += len(block[1])
-        if self.count > MAX_SEGMENTS:
-            raise GCodeError(f"more than {MAX_SEGMENTS} segments: refusing to simulate such a toolpath")
+        if self.count > self.limit:
+            raise self._over()
         self._flush()
         self.blocks.append(block)
 
@@ -128,6 +147,20 @@ class ReaderState:
         self.pending_dwell = 0.0
         self.settings: dict[str, float] = {}
         self.segments = Segments()
+
+
+def max_segments() -> int:
+    """Segments a toolpath may have: :data:`MAX_SEGMENTS`, fewer when the memory budget is smaller."""
+    return int(min(MAX_SEGMENTS, memory_budget() // SEGMENT_BYTES))
+
+
+def segment_problem(count: int, limit: int) -> str:
+    """Why a toolpath of ``count`` segments is refused (more than ``limit``)."""
+    return (
+        f"{count:,} segments or more: simulating them needs about "
+        f"{format_bytes(count * SEGMENT_BYTES)}, over the limit of {limit:,} segments "
+        f"({format_bytes(memory_budget())} memory budget; set FIELDCAST_MEMORY_BUDGET_MB to allow more)"
+    )
 
 
 def _fail(where: str, problem: str) -> GCodeError:
@@ -254,6 +287,7 @@ def _arc(st: ReaderState, words: dict[str, float], clockwise: bool, where: str, 
     # Chord count: bounded length and bounded sagitta r(1 - cos(φ/2)) ≤ tolerance.
     max_phi = 2 * math.acos(max(1.0 - _ARC_TOLERANCE_MM / r0, -1.0))
     n = max(1, math.ceil(abs(sweep) * r0 / _ARC_SEGMENT_MM), math.ceil(abs(sweep) / max(max_phi, 1e-6)))
+    n = min(n, MAX_ARC_CHORDS)
     extrude = _extrudes(st, words)
     z0 = st.pos[2]
     for k in range(1, n + 1):
@@ -374,6 +408,12 @@ def interpret_line(st: ReaderState, raw: str, line_no: int, source: str) -> None
         raise _fail(where, f"expected a G, M or T command, got {command!r}")
     if command[0].upper() == "T":
         return  # tool change
+    if command[0].upper() == "M":
+        code = _M_NUMBER.match(command)
+        if code is None:
+            raise _fail(where, "M without a number")
+        if int(code.group(1)) not in _INTERPRETED_M:
+            return  # M117 Printing..., M73 P10, M486 S1 A"part", M106 ...: no motion, text allowed
     words = _words(command, where)
     letter = command[0].upper()
     number = words.get(letter)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fieldcast.engine.jobs import CancelToken, Progress
+from fieldcast.engine.limits import BudgetError, check_budget
 from fieldcast.engine.systems.base import FieldSpec, SystemSpec, register_spec
 from fieldcast.engine.systems.trajectory.dynamics import AxisParams, AxisSimulator
 from fieldcast.engine.systems.trajectory.gcode import Toolpath, read_gcode
@@ -186,6 +187,24 @@ def sample_machine(
 SIM_CHUNK = 131_072
 
 
+# Memory per simulated sample at the simulation rate: its time, both axes' timer jitter and the output
+# channels at the output rate (a tenth as many), with margin for the written dataset.
+SIM_BYTES_PER_SAMPLE = 64
+
+
+def check_simulation_budget(duration_s: float, rate_hz: float) -> None:
+    """Raise :class:`~fieldcast.engine.limits.BudgetError` when simulating ``duration_s`` seconds of motion
+    at ``rate_hz`` would not fit the memory budget (the arrays are sized from the plan's duration)."""
+    if not math.isfinite(duration_s):
+        raise BudgetError(f"the toolpath's duration is not finite ({duration_s})")
+    samples = duration_s * rate_hz
+    hours = duration_s / 3600.0
+    check_budget(
+        samples * SIM_BYTES_PER_SAMPLE,
+        f"the toolpath lasts {hours:,.1f} h (slow feeds or long dwells?); simulating it at {rate_hz:g} Hz",
+    )
+
+
 def iter_simulate_toolpath(
     path: Toolpath,
     machine: Machine,
@@ -214,6 +233,7 @@ def iter_simulate_toolpath(
     # Moves without XY motion (Z hops, layer changes) keep XY still for as long as they take.
     dwell = path.dwell + np.where(lengths < 1e-9, dz / np.maximum(path.feed, 1e-3), 0.0)
     plan = plan_moves(xy, path.feed, machine.limits, accel=path.accel, dwell=dwell)
+    check_simulation_budget(plan.duration + settle_s, rate_hz)
     dt = 1.0 / rate_hz
     t = np.arange(0.0, plan.duration + settle_s, dt)
     # The timer jitter of both axes is drawn here, X then Y, whatever the stretches.
