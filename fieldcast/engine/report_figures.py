@@ -20,6 +20,7 @@ __all__ = [
     "BASELINE_PREFIXES",
     "curves_figure",
     "is_error",
+    "log_if_any_positive",
     "field_triplets",
     "is_score",
     "loss_distribution_figure",
@@ -82,7 +83,7 @@ def _log_if_positive(ax: Any, *arrays: np.ndarray) -> None:
         ax.set_yscale("log")
 
 
-def _log_if_any_positive(ax: Any, *arrays: np.ndarray) -> None:
+def log_if_any_positive(ax: Any, *arrays: np.ndarray) -> None:
     """Log axis when any value is positive (errors of exactly zero are left off, as on any log plot)."""
     values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.zeros(0)
     if np.any(values[np.isfinite(values)] > 0):
@@ -191,7 +192,7 @@ def validation_figure(validations: Sequence[dict[str, Any]]) -> Any:
                     ax.plot(bs, bv, ls="--", lw=1.0, color=colour, label=baseline)
                     drawn.append(bv)
         if label == "error":
-            _log_if_any_positive(ax, *drawn)
+            log_if_any_positive(ax, *drawn)
         more = f" (first {_MAX_LINES} of {len(group)})" if len(group) > _MAX_LINES else ""
         ax.set_title(f"Validation {label}s{more}; dashed: baselines", fontsize=10)
         ax.set_xlabel("optimizer step")
