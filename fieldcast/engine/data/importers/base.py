@@ -19,6 +19,7 @@ from fieldcast.engine.data.importers.mapping import (
 from fieldcast.engine.data.store import DatasetError
 from fieldcast.engine.data.writer import DatasetWriter
 from fieldcast.engine.jobs import CancelToken, Progress
+from fieldcast.engine.limits import BudgetError, check_budget, format_bytes
 from fieldcast.engine.systems.base import SystemSpec, get_spec
 
 __all__ = ["ImportReport", "Source", "run_import"]
@@ -124,6 +125,30 @@ def _fields_for(spec: SystemSpec, mapping: ChannelMapping, channels: Mapping[str
     return fields
 
 
+# Copies of one trajectory an import holds at its peak: the source arrays, the float32 fields, the window
+# the statistics are taken from and that window in float64.
+TRAJECTORY_COPIES = 6
+
+
+def check_trajectory_budget(source: Source, n_channels: int) -> None:
+    """DatasetError naming the source when one trajectory would not fit the memory budget."""
+    nbytes = 4 * max(n_channels, len(source.channels)) * source.n_frames * source.grid[0] * source.grid[1]
+    try:
+        check_budget(
+            TRAJECTORY_COPIES * nbytes,
+            f"one trajectory ({source.n_frames} frames of {source.grid[0]} x {source.grid[1]}, "
+            f"{format_bytes(nbytes)} as float32) imported",
+        )
+    except BudgetError as exc:
+        raise DatasetError(source.path, str(exc)) from None
+
+
+def first_bad_frame(arr: np.ndarray) -> int | None:
+    """Index of the first frame (axis 0) of ``arr`` holding NaN or Inf, None when all are finite."""
+    finite = np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+    return None if finite.all() else int(np.argmin(finite))
+
+
 def run_import(
     source: Source,
     out: str | os.PathLike,
@@ -138,6 +163,7 @@ def run_import(
     leaves no half file behind (and an older ``out`` untouched).
     """
     spec, mapping = resolve_target(source, system, overrides)
+    check_trajectory_budget(source, len(spec.channel_names()))
     out = Path(out)
     shape = (source.n_frames, *source.grid)
     report = ImportReport(
@@ -184,9 +210,12 @@ def run_import(
                     token.raise_if_cancelled()
                 channels = source.read_trajectory(i)
                 for name, arr in channels.items():
-                    if not np.isfinite(arr).all():
+                    frame = first_bad_frame(arr)
+                    if frame is not None:
                         raise DatasetError(
-                            source.path, f"trajectory {i}: channel '{name}' contains NaN or Inf"
+                            source.path,
+                            f"the data is not finite: channel '{name}' contains NaN or Inf "
+                            f"(trajectory {i}, first at frame {frame})",
                         )
                 writer.append(_fields_for(spec, mapping, channels, shape))
                 yield Progress("import", i + 1, source.n_trajectories, f"trajectory {i + 1}")

@@ -27,6 +27,7 @@ import numpy as np
 
 from fieldcast.engine.data.importers.base import Source
 from fieldcast.engine.data.store import MAX_AXIS, MAX_FRAMES, DatasetError
+from fieldcast.engine.limits import BudgetError, check_budget, format_bytes
 
 __all__ = ["NpzSource", "looks_like_npz"]
 
@@ -64,6 +65,18 @@ def _read_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     )
                 if any(s < 0 for s in shape) or math.prod(shape) * dtype.itemsize > _MAX_ARRAY_BYTES:
                     raise DatasetError(path, f"array '{name}' claims shape {shape}, an absurd size")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if info.file_size < nbytes:
+                    raise DatasetError(
+                        path,
+                        f"array '{name}' claims shape {shape} ({format_bytes(nbytes)}) but its entry holds "
+                        f"{format_bytes(info.file_size)} (damaged or crafted header)",
+                    )
+                # Decompressed in one piece, then converted to float32: both must fit the budget.
+                try:
+                    check_budget(nbytes + 4 * math.prod(shape), f"array '{name}' of shape {shape} ({dtype})")
+                except BudgetError as exc:
+                    raise DatasetError(path, str(exc)) from None
                 out[name] = (tuple(int(s) for s in shape), dtype)
     except DatasetError:
         raise  # already one clear line (a DatasetError is a ValueError: do not wrap it again)
