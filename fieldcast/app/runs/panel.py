@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QSp
 from fieldcast.app.panel import Panel
 from fieldcast.app.runs.compare import CompareView
 from fieldcast.app.runs.exporting import ExportDone, export_job, format_report
+from fieldcast.app.runs.reporting import report_job
 from fieldcast.app.runs.run_table import RunTable, figures_text
 from fieldcast.app.runs.run_watcher import RunWatcher
 from fieldcast.app.workers import JobWorker
@@ -67,6 +68,7 @@ class RunsPanel(Panel):
         self.resume_button = QPushButton("Resume", objectName="resume_run")
         self.export_button = QPushButton("Export to ONNX", objectName="export_run")
         self.play_button = QPushButton("Open in Play", objectName="play_run")
+        self.report_button = QPushButton("Report", objectName="report_run")
         self.folder_button = QPushButton("Open folder", objectName="open_run_folder")
         self.delete_button = QPushButton("Delete…", objectName="delete_run")
         self.summary = QLabel(objectName="runs_summary")
@@ -74,7 +76,9 @@ class RunsPanel(Panel):
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_worker: JobWorker | None = None
+        self.report_worker: JobWorker | None = None
         self.report_dialog: QMessageBox | None = None
+        self.last_report: Path | None = None
         self._build()
         self._connect()
         self.watcher.start()
@@ -82,7 +86,8 @@ class RunsPanel(Panel):
 
     def _build(self) -> None:
         bar = QHBoxLayout()
-        for button in (self.resume_button, self.export_button, self.play_button, self.folder_button):
+        buttons = (self.resume_button, self.export_button, self.play_button, self.report_button)
+        for button in (*buttons, self.folder_button):
             bar.addWidget(button)
         bar.addStretch(1)
         bar.addWidget(self.summary)
@@ -104,6 +109,7 @@ class RunsPanel(Panel):
         self.resume_button.clicked.connect(self._on_resume_clicked)
         self.export_button.clicked.connect(self._on_export_clicked)
         self.play_button.clicked.connect(self._on_play_clicked)
+        self.report_button.clicked.connect(self._on_report_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         self.delete_button.clicked.connect(self._on_delete_clicked)
 
@@ -119,9 +125,10 @@ class RunsPanel(Panel):
         self.watcher.scan()
 
     def shutdown(self) -> None:
-        if self.export_worker is not None:
-            self.export_worker.cancel()
-            self.export_worker.wait()
+        for worker in (self.export_worker, self.report_worker):
+            if worker is not None:
+                worker.cancel()
+                worker.wait()
         self.watcher.stop()
         self.compare.plot.stop()
 
@@ -153,7 +160,22 @@ class RunsPanel(Panel):
             "Open model.onnx in Play" if self.play_button.isEnabled() else "Export the run first"
         )
         self.folder_button.setEnabled(bool(one))
+        self._update_report_action(runs)
         self.delete_button.setEnabled(bool(runs) and all(r.status != "running" for r in runs))
+
+    def _update_report_action(self, runs: list[Any]) -> None:
+        from fieldcast.engine.report_plots import plots_unavailable
+
+        missing = plots_unavailable()
+        self.report_button.setEnabled(bool(runs) and self.report_worker is None and missing is None)
+        if missing:
+            self.report_button.setToolTip(f"Reports: {missing}")
+        elif len(runs) > 1:
+            self.report_button.setToolTip("Write a report comparing the selected runs and open it")
+        else:
+            self.report_button.setToolTip(
+                "Write report.html into the run folder (curves, metrics, samples, evaluation) and open it"
+            )
 
     def _confirm_delete(self, names: list[str]) -> bool:
         listed = "\n".join(names[:10]) + ("\n…" if len(names) > 10 else "")
@@ -230,6 +252,39 @@ class RunsPanel(Panel):
     def _on_export_finished(self, _status: str) -> None:
         self.export_worker = None
         self.watcher.scan()
+        self._update_actions()
+
+    def _on_report_clicked(self) -> None:
+        runs = self._selected()
+        if not runs or self.report_worker is not None:
+            return
+        worker = JobWorker(report_job([r.path for r in runs], self.runs_dir), name="report")
+        worker.sig_event.connect(self._on_report_event)
+        worker.sig_error.connect(self._on_report_error)
+        worker.sig_finished.connect(self._on_report_finished)
+        self.report_worker = worker
+        what = runs[0].path.name if len(runs) == 1 else f"a comparison of {len(runs)} runs"
+        self.sig_status.emit(f"Writing the report of {what}…")
+        worker.start()
+        self._update_actions()
+
+    def _on_report_event(self, event: Any) -> None:
+        if type(event).__name__ == "ReportDone":
+            self.last_report = event.html
+            self.sig_status.emit(f"Report written: {event.html}")
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(event.html)))
+        elif type(event).__name__ == "Progress" and event.message:
+            self.sig_status.emit(f"Report: {event.message}")
+
+    def _on_report_error(self, message: str, details: str) -> None:
+        dialog = QMessageBox(QMessageBox.Icon.Warning, "Report failed", message, parent=self)
+        dialog.setObjectName("report_failed")
+        dialog.setDetailedText(details)
+        self.report_dialog = dialog
+        dialog.open()
+
+    def _on_report_finished(self, _status: str) -> None:
+        self.report_worker = None
         self._update_actions()
 
     def _on_play_clicked(self) -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +38,7 @@ from fieldcast.app.train.live_plots import Eta, LivePlots, format_duration
 from fieldcast.app.train.recipe_form import RecipeForm, get_key
 from fieldcast.app.train.recipe_list import DEFAULT_LABEL, fill_recipe_combo
 from fieldcast.app.train.recipes import DEFAULT_ENTRY, run_task, shipped_recipes
+from fieldcast.app.train.sample_history import SampleHistory
 from fieldcast.app.train.texts import (
     NO_SAMPLES,
     data_event_text,
@@ -173,9 +175,13 @@ class TrainPanel(Panel):
 
         self.plots = LivePlots()
         self.samples = SampleStrip()
+        self.history = SampleHistory()
+        self.sample_tabs = QTabWidget(objectName="sample_tabs")
+        self.sample_tabs.addTab(self.samples, "Newest samples")
+        self.sample_tabs.addTab(self.history, "Every validation")
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plots)
-        right.addWidget(self.samples)
+        right.addWidget(self.sample_tabs)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
         box = QHBoxLayout(self)
@@ -315,6 +321,7 @@ class TrainPanel(Panel):
         self.plots.clear(task=run_task(run_dir))
         self.samples.clear()
         self._samples_seen = False
+        self.history.set_run(run_dir)
         metrics = run_dir / "metrics.jsonl"
         if metrics.is_file():
             for record in read_records(metrics):
@@ -442,6 +449,7 @@ class TrainPanel(Panel):
             self.eta.reset()
             self._samples_seen = False
             self.stage_label.setText(f"Stage {event.index + 1}/{event.total}: {event.name} → {event.run_dir}")
+            self.history.set_run(event.run_dir)
             if event.run_dir is not None and event.index == event.total - 1:
                 self.sig_run_started.emit(str(event.run_dir))
         elif kind == "StageEvent" and event.status == "reused":
@@ -452,6 +460,8 @@ class TrainPanel(Panel):
             self._samples_seen = True
             caption = samples_caption(event)
             self.samples.set_samples(event.truth, event.prediction, event.channel_names, caption)
+            if event.path is not None:
+                self.history.refresh()
         elif kind == "ValidationEvent" and not self._samples_seen:
             self.samples.clear(NO_SAMPLES)  # samples come before their validation: this task draws none
         elif kind == "FinishedEvent":
