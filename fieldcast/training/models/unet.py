@@ -1,9 +1,14 @@
 """UNet and ResUNet for next-frame prediction on a regular 2D grid.
 
-Input and output are ``(B, C, nx, ny)`` fields. The encoder halves the grid ``depth`` times with stride-2
-convolutions and doubles the width; the decoder upsamples (bilinear + 1×1 conv, or a transposed convolution),
-concatenates the skip connection and refines it. Grids whose size is not a multiple of ``2**depth`` work:
-each decoder level is resized to its skip's size.
+Input and output are ``(B, C, nx, ny)`` fields. The encoder halves the grid ``depth`` times (stride-2
+convolutions, or 2×2 max-pooling) and doubles the width; the decoder upsamples (bilinear + 1×1 conv, or a
+transposed convolution), concatenates the skip connection and refines it. Grids whose size is not a multiple
+of ``2**depth`` work: each decoder level is resized to its skip's size.
+
+Options shared by every system: the kernel size of the block convolutions, depthwise-separable convolutions
+(a ``k×k`` depthwise convolution then a 1×1 pointwise one, as Keras' ``SeparableConv2D``), the weight
+initialisation (PyTorch's default, Glorot/Xavier-uniform or Kaiming-normal) and the downsampling. Their
+defaults build exactly the network (and parameter names) of earlier versions, so saved checkpoints load.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ class UNetConfig:
     dropout: float = 0.0  # 2D dropout inside each block
     padding_mode: str = "replicate"  # zeros | reflect | replicate | circular
     output_clamp: float | None = None  # clamp outputs to [-c, c] (a clamped linear output)
+    kernel_size: int = 3  # odd kernel size of the block convolutions
+    separable: bool = False  # depthwise k×k + pointwise 1×1 instead of a full k×k convolution
+    init: str = "default"  # default (PyTorch) | glorot (Xavier-uniform, zero bias) | kaiming
+    downsampling: str = "stride"  # stride (3×3 stride-2 convolution) | maxpool (2×2 max-pooling)
 
     def __post_init__(self) -> None:
         _check_choice("norm", self.norm, ("batch", "instance", "group", "none"))
@@ -47,6 +56,10 @@ class UNetConfig:
             raise ValueError("UNetConfig: depth must be >= 0 and base_width >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("UNetConfig: dropout must be in [0, 1)")
+        _check_choice("init", self.init, ("default", "glorot", "kaiming"))
+        _check_choice("downsampling", self.downsampling, ("stride", "maxpool"))
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0 or self.kernel_size > 31:
+            raise ValueError(f"UNetConfig: kernel_size must be odd, 1 to 31, got {self.kernel_size}")
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -64,18 +77,42 @@ def _norm(kind: str, channels: int, groups: int) -> nn.Module:
     return nn.Identity()
 
 
+def _conv(c_in: int, c_out: int, config: UNetConfig, bias: bool) -> nn.Module:
+    """A ``k×k`` convolution keeping the grid size, full or depthwise-separable."""
+    k = config.kernel_size
+    pad = dict(padding=k // 2, padding_mode=config.padding_mode)
+    if not config.separable:
+        return nn.Conv2d(c_in, c_out, k, bias=bias, **pad)
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_in, k, groups=c_in, bias=False, **pad),  # depthwise: one k×k filter per channel
+        nn.Conv2d(c_in, c_out, 1, bias=bias),  # pointwise: mixes channels
+    )
+
+
+def _initialise(model: nn.Module, scheme: str) -> None:
+    if scheme == "default":
+        return
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            if scheme == "glorot":
+                nn.init.xavier_uniform_(m.weight)
+            else:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class ConvBlock(nn.Module):
-    """Two 3×3 convolutions with norm and activation; with ``residual`` a 1×1 (or identity) shortcut."""
+    """Two ``k×k`` convolutions with norm and activation; with ``residual`` a 1×1 (or identity) shortcut."""
 
     def __init__(self, c_in: int, c_out: int, config: UNetConfig) -> None:
         super().__init__()
-        pad = dict(padding=1, padding_mode=config.padding_mode)
         bias = config.norm == "none"
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, bias=bias, **pad)
+        self.conv1 = _conv(c_in, c_out, config, bias)
         self.norm1 = _norm(config.norm, c_out, config.groups)
         self.act1 = _ACTIVATIONS[config.activation]()
         self.drop = nn.Dropout2d(config.dropout) if config.dropout > 0 else nn.Identity()
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, bias=bias, **pad)
+        self.conv2 = _conv(c_out, c_out, config, bias)
         self.norm2 = _norm(config.norm, c_out, config.groups)
         self.act2 = _ACTIVATIONS[config.activation]()
         self.residual = config.residual
@@ -90,11 +127,14 @@ class ConvBlock(nn.Module):
 
 
 class Down(nn.Module):
-    """Stride-2 convolution to the next level, then a block: (B, c_in, nx, ny) -> (B, c_out, nx/2, ny/2)."""
+    """Halve the grid, then a block: (B, c_in, nx, ny) -> (B, c_out, ceil(nx/2), ceil(ny/2))."""
 
     def __init__(self, c_in: int, c_out: int, config: UNetConfig) -> None:
         super().__init__()
-        self.down = nn.Conv2d(c_in, c_in, 3, stride=2, padding=1, padding_mode=config.padding_mode)
+        if config.downsampling == "maxpool":
+            self.down = nn.MaxPool2d(2, ceil_mode=True)
+        else:
+            self.down = nn.Conv2d(c_in, c_in, 3, stride=2, padding=1, padding_mode=config.padding_mode)
         self.block = ConvBlock(c_in, c_out, config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,6 +184,7 @@ class UNet(nn.Module):
             Up(widths[i + 1], widths[i], widths[i], config) for i in reversed(range(config.depth))
         )
         self.head = nn.Conv2d(widths[0], config.out_channels, 1)
+        _initialise(self, config.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [self.stem(x)]  # (B, w0, nx, ny)
