@@ -21,7 +21,9 @@ def open_data(path: str) -> Any:
     """Open an engine dataset file lazily (imported here so this module loads without h5py)."""
     from fieldcast.engine.data import open_dataset
 
-    return open_dataset(path)
+    dataset = open_dataset(path)
+    dataset.require_finite = True  # NaN in the data is the data's fault: say so instead of diverging
+    return dataset
 
 
 class WindowDataset(Dataset):
