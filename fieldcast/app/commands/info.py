@@ -27,6 +27,7 @@ def _size(n_traj: int, n_frames: int, grid) -> str:
 
 def _well_lines(path: str, scan_bytes: int | None) -> list[str]:
     from fieldcast.engine.data import SPLIT_NAMES, open_dataset, validate_dataset
+    from fieldcast.engine.limits import short
 
     with open_dataset(path) as ds:
         generic = "  (generic: no Fieldcast spec in the file)" if ds.is_foreign else ""
@@ -49,10 +50,15 @@ def _well_lines(path: str, scan_bytes: int | None) -> list[str]:
             segs = ds.split_segments(name)
             frames = sum(b - a for _, a, b in segs)
             lines.append(f"    {name:<6} {len(segs)} segments, {frames} frames")
-        stats = ds.stats
-        lines.append(
-            f"  statistics  train split{'' if ds.has_stored_stats else ' (computed now, not stored)'}"
-        )
+        stats, read = ds.sample_stats(scan_bytes if scan_bytes is not None else 1 << 62)
+        train_frames = sum(b - a for _, a, b in ds.split_segments("train"))
+        if ds.has_stored_stats:
+            how = ""
+        elif read < train_frames:
+            how = f" (from {read} of {train_frames} frames, not stored)"
+        else:
+            how = " (computed now, not stored)"
+        lines.append(f"  statistics  train split{how}")
         for i, ch in enumerate(ds.channel_names):
             lines.append(
                 f"    {ch:<14} mean {stats['mean'][i]:<10.4g} std {stats['std'][i]:<10.4g} "
@@ -60,8 +66,10 @@ def _well_lines(path: str, scan_bytes: int | None) -> list[str]:
             )
         params = ds.simulation_parameters
         if params:
-            lines.append("  parameters  " + ", ".join(f"{k} = {v}" for k, v in params.items()))
-        lines.append("  unmapped    " + ("; ".join(ds.unmapped) or "none"))
+            text = ", ".join(f"{short(k, 60)} = {short(v, 80)}" for k, v in list(params.items())[:50])
+            more = f" (and {len(params) - 50} more)" if len(params) > 50 else ""
+            lines.append("  parameters  " + short(text, 600) + more)
+        lines.append("  unmapped    " + short("; ".join(ds.unmapped) or "none", 600))
         problems = validate_dataset(ds, max_bytes=scan_bytes)
         lines.append("  problems    " + ("none" if not problems else problems[0]))
         lines += [f"              {p}" for p in problems[1:]]

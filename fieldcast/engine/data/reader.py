@@ -16,8 +16,9 @@ from fieldcast.engine.data.splits import (
     split_by_trajectory,
     windows_in_segments,
 )
-from fieldcast.engine.data.stats import iter_compute_stats, stats_from_json
+from fieldcast.engine.data.stats import RunningStats, iter_compute_stats, stats_from_json
 from fieldcast.engine.data.store import DatasetError, open_h5
+from fieldcast.engine.limits import format_bytes, memory_budget
 from fieldcast.engine.systems.base import SystemSpec
 
 __all__ = ["FieldDataset", "open_dataset"]
@@ -47,6 +48,8 @@ class FieldDataset:
                 # h5py raises these for damaged object headers; name the problem instead of a traceback.
                 raise DatasetError(self.path, f"damaged file structure ({exc})") from None
         self._h5 = None
+        #: refuse windows holding NaN or Inf (training sets it; descriptions and checks want to see them)
+        self.require_finite = False
         self._channel_slices = self._build_channel_slices()
         self._segments: dict[str, list[tuple[int, int, int]]] | None = None
         self._stats: dict | None = None
@@ -183,6 +186,12 @@ class FieldDataset:
         Only those frames are read from disk.
         """
         self._check_range(traj, start, length)
+        if length * self.frame_nbytes > memory_budget():
+            raise DatasetError(
+                self.path,
+                f"reading {length} frames at once needs {format_bytes(length * self.frame_nbytes)}, over the "
+                f"memory budget of {format_bytes(memory_budget())}",
+            )
         out = np.empty((length, len(self.channel_names), *self.grid), dtype=np.float32)
         for fl, c in self._channel_slices:
             arr = self._read_field(fl, traj, start, length)
@@ -190,7 +199,20 @@ class FieldDataset:
                 out[:, c : c + 2] = np.moveaxis(arr, -1, 1)
             else:
                 out[:, c] = arr
+        if self.require_finite:
+            self._refuse_nonfinite(out, traj, start)
         return out
+
+    def _refuse_nonfinite(self, window: np.ndarray, traj: int, start: int) -> None:
+        finite = np.isfinite(window).all(axis=(2, 3))  # (T, C)
+        if finite.all():
+            return
+        frame, channel = (int(i[0]) for i in np.nonzero(~finite))
+        raise DatasetError(
+            self.path,
+            f"the data is not finite: channel '{self.channel_names[channel]}' contains NaN or Inf "
+            f"(trajectory {traj}, first at frame {start + frame})",
+        )
 
     def read_frame(self, traj: int, frame: int, channel: str) -> np.ndarray:
         """One frame of one channel as float32 ``(nx, ny)``, reading only that frame (for previews)."""
@@ -289,6 +311,27 @@ class FieldDataset:
                 except StopIteration as stop:
                     self._stats = stop.value
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self._stats.items()}
+
+    def sample_stats(self, max_bytes: int) -> tuple[dict, int]:
+        """Statistics for a description: the stored or already computed ones, else computed from at most
+        ``max_bytes`` of train frames spread evenly over the split. Returns ``(stats, frames read)``;
+        frames read is 0 when nothing had to be read."""
+        if self._stats is not None or self.has_stored_stats:
+            return self.stats, 0
+        segments = self.split_segments("train")
+        total = sum(b - a for _, a, b in segments)
+        budget = max(1, max_bytes // max(self.frame_nbytes, 1))
+        if total <= budget:
+            return self.stats, total
+        picks = np.unique(np.linspace(0, total - 1, budget).round().astype(np.int64))
+        acc = RunningStats(len(self.channel_names))
+        position = 0
+        for traj, a, b in segments:
+            inside = picks[(picks >= position) & (picks < position + (b - a))] - position + a
+            for frame in inside.tolist():
+                acc.update(self.read_window(traj, int(frame), 1))
+            position += b - a
+        return acc.result(), int(picks.size)
 
     # -- lifetime ---------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -33,6 +33,49 @@ def _meta_problems(ds: FieldDataset) -> list[str]:
         if not np.all(np.isfinite(std)) or np.any(std <= 0):
             problems.append("stored statistics have a non-positive or non-finite std")
     problems.extend(f"unusable field {s}" for s in ds.skipped_fields)
+    problems.extend(_integer_problems(ds))
+    return problems
+
+
+# Quantities that cannot be negative: an integer field of one of these names holding negative values was
+# stored with the wrong type or wrapped around (an int8 density of -128).
+_NONNEGATIVE = ("density", "temperature", "pressure", "concentration", "mass", "emitter", "collider", "mask")
+
+
+def _integer_problems(ds: FieldDataset) -> list[str]:
+    """Integer-typed fields whose values do not fit what the field means, from its first and last frame."""
+    problems = []
+    for fl in ds._layout.fields:
+        dtype = np.dtype(fl.dtype)
+        if dtype.kind not in "iu":
+            continue
+        data = ds._file()[fl.path]
+        lead = (0,) if fl.sample_varying else ()
+        frames = [lead + ((0,) if fl.time_varying else ())]
+        if fl.time_varying and ds.n_frames > 1:
+            frames.append(lead + (ds.n_frames - 1,))
+        try:
+            values = np.concatenate(
+                [np.asarray(data[index] if index else data[()]).ravel() for index in frames]
+            )
+        except (OSError, RuntimeError):
+            continue  # unreadable chunks are reported by the NaN scan
+        if values.size == 0:
+            continue
+        low, high = int(values.min()), int(values.max())
+        info = np.iinfo(dtype)
+        if dtype.kind == "i" and low == info.min:
+            problems.append(
+                f"field '{fl.name}' is stored as {dtype} and holds {low}, the type's lowest value "
+                "(an overflow or a fill marker rather than data?)"
+            )
+        elif low < 0 and any(word in fl.name.lower() for word in _NONNEGATIVE):
+            problems.append(
+                f"field '{fl.name}' is stored as {dtype} and holds {low}; a {fl.name} cannot be negative "
+                "(wrapped-around integers?)"
+            )
+        elif dtype.kind == "u" and high == info.max and info.max > 255:
+            problems.append(f"field '{fl.name}' is stored as {dtype} and reaches {high}, the type's limit")
     return problems
 
 
