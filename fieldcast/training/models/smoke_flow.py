@@ -27,7 +27,7 @@ from torch import nn
 from fieldcast.training.models.registry import register_model
 from fieldcast.training.models.unet import UNet, UNetConfig
 
-__all__ = ["SmokeFlow", "SmokeFlowConfig", "curl_velocity", "semi_lagrangian"]
+__all__ = ["SmokeFlow", "SmokeFlowConfig", "curl_faces", "curl_velocity", "semi_lagrangian"]
 
 
 @dataclass
@@ -57,17 +57,21 @@ class SmokeFlowConfig:
             raise ValueError("SmokeFlowConfig: psi_scale must be > 0 and max_rate >= 0")
 
 
-def curl_velocity(psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell-centred velocity of a stream function on the cell corners, (B, nx, ny) each.
+def curl_faces(psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Face velocities of a stream function on the cell corners: x-faces (B, nx+1, ny), y-faces (B, nx, ny+1).
 
     ``psi`` (B, nx, ny) holds ψ at the upper corners (i + ½, j + ½); the lower boundary row and column repeat
-    their neighbours. Face velocities are ``u = ∂ψ/∂y`` on x-faces and ``v = -∂ψ/∂x`` on y-faces (exactly
-    divergence-free on the MAC stencil); each cell gets the mean of its two opposite faces, as the solver's
-    cell-centred velocity does.
+    their neighbours. ``u = ∂ψ/∂y`` on x-faces and ``v = -∂ψ/∂x`` on y-faces, so the face divergence
+    ``u[i+1] - u[i] + v[j+1] - v[j]`` of every cell cancels exactly.
     """
     corners = F.pad(psi.unsqueeze(1), (1, 0, 1, 0), mode="replicate").squeeze(1)  # (B, nx+1, ny+1)
-    u = corners[:, :, 1:] - corners[:, :, :-1]  # (B, nx+1, ny): x-faces
-    v = corners[:, :-1, :] - corners[:, 1:, :]  # (B, nx, ny+1): y-faces
+    return corners[:, :, 1:] - corners[:, :, :-1], corners[:, :-1, :] - corners[:, 1:, :]
+
+
+def curl_velocity(psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell-centred velocity of :func:`curl_faces`, (B, nx, ny) each: the mean of each cell's opposite faces,
+    as the solver's cell-centred velocity is."""
+    u, v = curl_faces(psi)
     return 0.5 * (u[:, :-1] + u[:, 1:]), 0.5 * (v[:, :, :-1] + v[:, :, 1:])
 
 
@@ -115,6 +119,19 @@ class SmokeFlow(nn.Module):
     def grid_multiple(self) -> int:
         return self.config.coarsen * 2**self.config.depth
 
+    def _maps(self, z: torch.Tensor) -> torch.Tensor:
+        """The network's two maps on the state's grid: (B, 2, nx, ny), Δψ and the rate's logit."""
+        c = self.config
+        coarse = F.avg_pool2d(z, c.coarsen) if c.coarsen > 1 else z
+        out = self.net(coarse)  # (B, 2, nx/c, ny/c)
+        if c.coarsen > 1:
+            out = F.interpolate(out, size=z.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+    def stream_change(self, z: torch.Tensor) -> torch.Tensor:
+        """Δψ over the step, (B, nx, ny) in cells²/frame, from the normalised input ``z``."""
+        return self._maps(z)[:, 0] * self.config.psi_scale
+
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``z`` normalised and ``x`` physical input (B, C_in, nx, ny) -> next state (B, 3, nx, ny)."""
         c = self.config
@@ -122,10 +139,7 @@ class SmokeFlow(nn.Module):
         emitter = x[:, -2].clamp(0.0, 1.0)
         fluid = (x[:, -1] <= 0.5).to(x.dtype)
         emitter = emitter * fluid
-        coarse = F.avg_pool2d(z, c.coarsen) if c.coarsen > 1 else z
-        out = self.net(coarse)  # (B, 2, nx/c, ny/c)
-        if c.coarsen > 1:
-            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        out = self._maps(z)
         dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
         vx1, vy1 = (vx + dvx) * fluid, (vy + dvy) * fluid
         rate = c.max_rate * torch.sigmoid(out[:, 1])  # density per frame
