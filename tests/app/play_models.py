@@ -11,11 +11,12 @@ from onnx_models import SMOKE_INPUTS, smoke_info
 from fieldcast.engine.model_format import build_metadata
 
 
-def write_tiny_smoke_model(path: Path, seed: int = 0) -> Path:
+def write_tiny_smoke_model(path: Path, seed: int = 0, frames_per_step: int = 1) -> Path:
     """A valid Fieldcast smoke model built with onnx.helper: next state = state + small 3×3 convolution.
 
     It is not trained; it only has the exported signature and metadata, so the panel and the benchmark
-    can be exercised before the shipped default model exists.
+    can be exercised before the shipped default model exists. ``frames_per_step`` sets its time step in
+    frames (a model that advances several solver frames per call).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -39,7 +40,7 @@ def write_tiny_smoke_model(path: Path, seed: int = 0) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     # The engine tests' smoke signature, at the Play panel's grid and without a size constraint.
-    info = dataclasses.replace(smoke_info(), grid=(64, 64), grid_multiple=1)
+    info = dataclasses.replace(smoke_info(), grid=(64, 64), grid_multiple=1, dt=float(frames_per_step))
     for key, value in build_metadata(info).items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)

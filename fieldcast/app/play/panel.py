@@ -184,6 +184,7 @@ class PlayPanel(Panel):
         self.display.sig_display_changed.connect(self._on_display_changed)
         self.picker.sig_model_requested.connect(self._on_model_requested)
         self.output.compare_check.toggled.connect(self._on_compare_toggled)
+        self.output.bounds_check.toggled.connect(self._on_bounds_toggled)
         self.output.record_button.toggled.connect(self._on_record_toggled)
         self.output.screenshot_button.clicked.connect(self._on_screenshot_clicked)
 
@@ -394,6 +395,14 @@ class PlayPanel(Panel):
         ]
         if frame.error is not None:
             parts.append(f"error vs solver <b>{frame.error:.3g}</b>")
+        if "bounded_cells" in s:
+            if self.simulation.bounds:
+                parts.append(
+                    f"bounds changed <b>{100 * s['bounded_cells']:.2f} %</b> of cells, "
+                    f"removed {s.get('smoke_removed', 0):.1f} smoke"
+                )
+            else:
+                parts.append("bounds off")
         self.readouts.setText(" · ".join(parts))
 
     # Handlers ----------------------------------------------------------------------------------------------
@@ -428,6 +437,9 @@ class PlayPanel(Panel):
         self.compare.clear()
         self.compare.setVisible(on)
         self._command(lambda: self.simulation.set_compare(on))
+
+    def _on_bounds_toggled(self, on: bool) -> None:
+        self._command(lambda: self.simulation.set_bounds(on))
 
     def _on_record_toggled(self, on: bool) -> None:
         if on:

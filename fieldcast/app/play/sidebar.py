@@ -211,6 +211,13 @@ class OutputBox(QGroupBox):
         self.compare_check.setToolTip(
             "Run the reference solver from the same state and controls beside the model, with the error"
         )
+        self.bounds_check = QCheckBox("Safety bounds")
+        self.bounds_check.setChecked(True)
+        self.bounds_check.setToolTip(
+            "Hold the model to what advection allows (no smoke from nothing, no more smoke than was there "
+            "plus what emitters add, speed at most 4 cells/frame). The readout shows the share of cells "
+            "they changed in the last step; off, the model runs alone."
+        )
         self.record_button = QPushButton("Record…")
         self.record_button.setCheckable(True)
         self.record_button.setToolTip("Record the canvas to a GIF or MP4 file; click again to stop")
@@ -220,6 +227,7 @@ class OutputBox(QGroupBox):
         row.addWidget(self.screenshot_button)
         box = QVBoxLayout(self)
         box.addWidget(self.compare_check)
+        box.addWidget(self.bounds_check)
         box.addLayout(row)
 
 

@@ -20,14 +20,17 @@ from fieldcast.app.play.scenes import DEFAULT_SCENE, make_scene
 from fieldcast.engine.metrics import divergence_norm, rmse
 from fieldcast.engine.systems.smoke import SmokeParams, SmokeScene, SmokeSolver, SmokeState
 
-__all__ = ["Backend", "Frame", "ModelBackend", "Simulation", "SolverBackend"]
+__all__ = ["BOUNDS_READOUT", "Backend", "Frame", "ModelBackend", "Simulation", "SolverBackend"]
+
+#: what Play's safety bounds changed in a model's last step, as a rollout reports it (see impose_controls)
+BOUNDS_READOUT = ("bounded_cells", "advection_cells", "budget_cells", "speed_cells", "smoke_removed")
 
 
 @dataclass(frozen=True)
 class Frame:
     """One finished frame, owned by whoever receives it (the stepper never writes into it again)."""
 
-    index: int
+    index: int  # simulated frames since the start
     density: np.ndarray  # (nx, ny)
     velocity: np.ndarray  # (nx, ny, 2) cells/frame
     emitter: np.ndarray  # (nx, ny) the controls this frame was stepped with
@@ -49,6 +52,7 @@ class Backend(Protocol):
 
     name: str
     provider: str
+    frames_per_step: int  # simulated frames one step advances
 
     def reset(self, density: np.ndarray, velocity: np.ndarray, collider: np.ndarray) -> None: ...
 
@@ -62,6 +66,7 @@ class SolverBackend:
 
     name = "Reference solver"
     provider = "numpy/scipy (CPU)"
+    frames_per_step = 1
 
     def __init__(self, nx: int, ny: int, params: SmokeParams | None = None) -> None:
         self.solver = SmokeSolver(nx, ny, params or SmokeParams(buoyancy=0.03 * nx / 128.0))
@@ -88,16 +93,20 @@ class ModelBackend:
     ----------
     path : the ``.onnx`` file; validated here (``ModelError`` for a file that is not a Fieldcast model).
     providers : execution providers to ask for, fastest first; default every usable one.
+    bounds : apply Play's safety bounds after each step (see ``impose_controls`` of the smoke system);
+        what they changed is in :attr:`readout` after each step. Changeable at any time.
     """
 
-    def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
+    def __init__(self, path: str | Path, providers: list[str] | None = None, bounds: bool = True) -> None:
         from fieldcast.engine.rollout import Rollout
         from fieldcast.engine.runtime import ModelError, ModelSession
 
         self.session = ModelSession(path, providers=providers)
         if self.session.info.system != "smoke":
             raise ModelError(path, f"a {self.session.info.system!r} model; the Play panel plays smoke models")
-        self.rollout = Rollout(self.session)
+        self.rollout = Rollout(self.session, bounds=bounds)
+        self.frames_per_step = self.rollout.frames_per_step
+        self.readout: dict[str, float] = {}
         self.info = self.session.info
         self.name = Path(path).name
         self.provider = ", ".join(p.removesuffix("ExecutionProvider") for p in self.session.providers)
@@ -115,7 +124,16 @@ class ModelBackend:
     def step(self, controls: ControlSnapshot) -> tuple[np.ndarray, np.ndarray, float]:
         force = None if controls.force is None else controls.force.astype(np.float32)
         result = self.rollout.step(controls.model_controls(), force)
+        self.readout = {k: float(result.stats[k]) for k in BOUNDS_READOUT if k in result.stats}
         return result.fields["density"], result.fields["velocity"], result.ms_model
+
+    @property
+    def bounds(self) -> bool:
+        return self.rollout.bounds
+
+    @bounds.setter
+    def bounds(self, on: bool) -> None:
+        self.rollout.bounds = bool(on)
 
 
 def frame_stats(density: np.ndarray, velocity: np.ndarray) -> dict[str, float]:
@@ -154,6 +172,7 @@ class Simulation:
         self.size = size
         self._factory = backend_factory or (lambda nx, ny: SolverBackend(nx, ny))
         self.reference: SolverBackend | None = None
+        self.bounds = True
         self._build(size)
 
     def _build(self, size: int) -> None:
@@ -161,6 +180,7 @@ class Simulation:
         self.scene: SmokeScene = make_scene(self.scene_name, size)
         self.controls = ControlState(size, size, emitter_speed=0.5 * size / 128.0)
         self.backend: Backend = self._factory(size, size)
+        self._apply_bounds()
         self.reset()
 
     # Commands ----------------------------------------------------------------------------------------------
@@ -194,7 +214,18 @@ class Simulation:
         """Swap the backend; it continues from the current frame."""
         self._factory = factory
         self.backend = factory(self.size, self.size)
+        self._apply_bounds()
         return self._restart(self.frame.density, self.frame.velocity)
+
+    def set_bounds(self, on: bool) -> Frame:
+        """Turn Play's safety bounds on or off for a model backend (the solver needs none)."""
+        self.bounds = bool(on)
+        self._apply_bounds()
+        return self.frame
+
+    def _apply_bounds(self) -> None:
+        if hasattr(self.backend, "bounds"):
+            self.backend.bounds = self.bounds
 
     def set_compare(self, on: bool) -> Frame:
         """Start (from the current frame) or stop the reference solver running beside the backend."""
@@ -234,17 +265,23 @@ class Simulation:
 
     # Stepping ----------------------------------------------------------------------------------------------
     def advance(self) -> Frame:
-        """Step the backend (and the reference, when comparing) by one frame under the current controls."""
+        """Step the backend by one step under the current controls (a model may advance several frames);
+        when comparing, the reference solver advances by the same simulated time."""
         t0 = time.perf_counter()
         controls = self.controls.take()
         density, velocity, ms_model = self.backend.step(controls)
+        frames = max(1, int(getattr(self.backend, "frames_per_step", 1)))
         ref = None
         if self.reference is not None:
             ref_density, ref_velocity, _ = self.reference.step(controls)
+            unforced = replace(controls, force=None)  # a drag acts once, in the step's first frame
+            for _ in range(frames - 1):
+                ref_density, ref_velocity, _ = self.reference.step(unforced)
             ref = (ref_density, ref_velocity)
         stats = frame_stats(density, velocity)
+        stats.update(getattr(self.backend, "readout", {}))
         frame = Frame(
-            self.frame.index + 1,
+            self.frame.index + frames,
             density,
             velocity,
             controls.emitter,

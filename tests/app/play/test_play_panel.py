@@ -112,6 +112,25 @@ def test_compare_with_solver_runs_and_plots_errors(qtbot, panel, tiny_model):
     assert not panel.compare.isVisible()
 
 
+def test_bounds_readout_and_turning_them_off(qtbot, panel, tiny_model):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    assert panel.load_model(str(tiny_model))
+    run_frames(qtbot, panel, 2)
+    qtbot.waitUntil(lambda: "bounds changed" in panel.readouts.text())
+    assert "of cells" in panel.readouts.text()
+    box = panel.output.bounds_check
+    assert box.isChecked()
+    # A real click on the check box's indicator (its left edge).
+    QTest.mouseClick(box, LEFT, Qt.KeyboardModifier.NoModifier, QPoint(8, box.height() // 2))
+    assert not box.isChecked()
+    qtbot.waitUntil(lambda: panel.simulation.bounds is False)
+    run_frames(qtbot, panel, 2)
+    qtbot.waitUntil(lambda: "bounds off" in panel.readouts.text())
+    assert panel.frame.stats["bounded_cells"] == 0.0
+
+
 def test_foreign_onnx_is_refused_with_a_message(qtbot, panel, tmp_path):
     foreign = write_foreign_model(tmp_path / "someone_else.onnx")
     playing = panel.canvas.title_label.text()

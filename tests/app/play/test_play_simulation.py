@@ -79,6 +79,35 @@ def test_compare_and_grid_change(tiny_model):
     assert sim.advance().reference_velocity.shape == (48, 48, 2)
 
 
+def test_a_multi_frame_model_keeps_the_reference_solver_in_step(tmp_path):
+    from play_models import write_tiny_smoke_model
+
+    from fieldcast.app.play.simulation import SolverBackend
+
+    model = write_tiny_smoke_model(tmp_path / "k3.onnx", frames_per_step=3)
+    sim = Simulation(32, "Plume", lambda nx, ny: ModelBackend(model))
+    sim.set_compare(True)
+    frame = sim.advance()
+    assert frame.index == 3  # one call, three simulated frames
+    alone = Simulation(32, "Plume", lambda nx, ny: SolverBackend(nx, ny, sim.scene.params))
+    for _ in range(3):
+        expected = alone.advance()
+    np.testing.assert_allclose(frame.reference_density, expected.density, atol=1e-12)
+
+
+def test_bounds_can_be_turned_off_and_report_what_they_changed(tiny_model):
+    sim = Simulation(32, "Plume", lambda nx, ny: ModelBackend(tiny_model))
+    frame = sim.advance()
+    assert 0.0 <= frame.stats["bounded_cells"] <= 1.0 and frame.stats["smoke_removed"] >= 0.0
+    sim.set_bounds(False)
+    assert sim.backend.bounds is False
+    for _ in range(3):
+        frame = sim.advance()
+    assert frame.stats["bounded_cells"] == 0.0 and frame.stats["smoke_removed"] == 0.0
+    sim.set_backend(lambda nx, ny: ModelBackend(tiny_model))  # a new backend keeps the user's choice
+    assert sim.backend.bounds is False
+
+
 def test_stepper_thread_plays_and_stops(qtbot):
     stepper = Stepper(Simulation(32, "Plume"))
     frames = []
