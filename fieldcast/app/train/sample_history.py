@@ -225,7 +225,7 @@ class SampleHistory(QWidget):
         self._bars = pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush="#0072B2")
         self.losses.addItem(self._bars)
         self.losses.setTitle(
-            f"Loss distribution, epoch {newest.epoch}: {losses.size} samples, median {np.median(losses):.3g}"
+            f"Loss distribution, epoch {newest.epoch}: {losses.size} sample(s), median {np.median(losses):.3g}"
         )
 
     # Slots ------------------------------------------------------------------------------------------
