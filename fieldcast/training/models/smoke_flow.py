@@ -6,7 +6,7 @@ rate. Everything else is fixed structure, the same operations the reference solv
 
 - **velocity** ``v' = v + curl(Δψ)``, with ψ on the cell corners and the curl taken on the MAC faces, so the
   change the network makes to the flow is divergence-free to round-off (the face divergence of ``curl`` is a
-  discrete identity); velocity is zero inside colliders;
+  discrete identity); velocity is zero inside colliders and keeps the emitter's velocity inside emitters;
 - **density** is advected semi-Lagrangian (bilinear, values clamped to the domain) in ``frames`` sub-steps
   with the velocity interpolated from ``v`` to ``v'``; then emitters add smoke up to saturation, as the
   solver's inflow does, and colliders hold none. Bilinear interpolation never exceeds the values it
@@ -44,6 +44,7 @@ class SmokeFlowConfig:
     padding_mode: str = "replicate"
     psi_scale: float = 1.0  # cells²/frame of Δψ per unit of network output
     max_rate: float = 0.5  # largest emitter injection, density per frame
+    advect_velocity: bool = False  # carry the flow along itself first, as the solver does, then add curl(Δψ)
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -76,16 +77,18 @@ def curl_velocity(psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def semi_lagrangian(field: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: float) -> torch.Tensor:
-    """``field`` (B, nx, ny) advected by cell-centred velocity over ``dt`` frames, bilinear, clamped edges."""
-    _, nx, ny = field.shape
+    """``field`` (B, nx, ny) or (B, C, nx, ny) carried by the cell-centred velocity (B, nx, ny) over ``dt``
+    frames, bilinear, clamped at the edges."""
+    nx, ny = field.shape[-2:]
     ix = torch.arange(nx, dtype=field.dtype, device=field.device).view(1, nx, 1)
     iy = torch.arange(ny, dtype=field.dtype, device=field.device).view(1, 1, ny)
     # grid_sample's last grid axis is (width, height) = (y index, x index), normalised to [-1, 1].
     gx = (iy - dt * vy) * (2.0 / (ny - 1)) - 1.0
     gy = (ix - dt * vx) * (2.0 / (nx - 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)  # (B, nx, ny, 2)
-    out = F.grid_sample(field.unsqueeze(1), grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out.squeeze(1)
+    planes = field.unsqueeze(1) if field.dim() == 3 else field
+    out = F.grid_sample(planes, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.squeeze(1) if field.dim() == 3 else out
 
 
 @register_model("smoke_flow", SmokeFlowConfig, version="1")
@@ -128,6 +131,13 @@ class SmokeFlow(nn.Module):
             out = F.interpolate(out, size=z.shape[-2:], mode="bilinear", align_corners=False)
         return out
 
+    def _self_advected(self, vx: torch.Tensor, vy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flow carried along itself for ``frames`` one-frame semi-Lagrangian sub-steps."""
+        for _ in range(self.config.frames):
+            both = semi_lagrangian(torch.stack([vx, vy], dim=1), vx, vy, 1.0)
+            vx, vy = both[:, 0], both[:, 1]
+        return vx, vy
+
     def stream_change(self, z: torch.Tensor) -> torch.Tensor:
         """Δψ over the step, (B, nx, ny) in cells²/frame, from the normalised input ``z``."""
         return self._maps(z)[:, 0] * self.config.psi_scale
@@ -141,7 +151,12 @@ class SmokeFlow(nn.Module):
         emitter = emitter * fluid
         out = self._maps(z)
         dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
-        vx1, vy1 = (vx + dvx) * fluid, (vy + dvy) * fluid
+        bx, by = self._self_advected(vx, vy) if c.advect_velocity else (vx, vy)
+        vx1, vy1 = (bx + dvx) * fluid, (by + dvy) * fluid
+        # Emitters impose their velocity every frame (the solver's inflow rule): inside them the flow keeps the
+        # velocity it has now, which is the emitter's.
+        vx1 = vx1 + emitter * (vx - vx1)
+        vy1 = vy1 + emitter * (vy - vy1)
         rate = c.max_rate * torch.sigmoid(out[:, 1])  # density per frame
         for j in range(c.frames):
             a = j / c.frames  # the flow at the start of sub-step j, between v and v'
