@@ -6,7 +6,7 @@ rate. Everything else is fixed structure, the same operations the reference solv
 
 - **velocity** ``v' = v + curl(Δψ)``, with ψ on the cell corners and the curl taken on the MAC faces, so the
   change the network makes to the flow is divergence-free to round-off (the face divergence of ``curl`` is a
-  discrete identity); velocity is zero inside colliders and keeps the emitter's velocity inside emitters;
+  discrete identity); velocity is zero inside colliders;
 - **density** is advected semi-Lagrangian (bilinear, values clamped to the domain) in ``frames`` sub-steps
   with the velocity interpolated from ``v`` to ``v'``; then emitters add smoke up to saturation, as the
   solver's inflow does, and colliders hold none. Bilinear interpolation never exceeds the values it
@@ -45,6 +45,7 @@ class SmokeFlowConfig:
     psi_scale: float = 1.0  # cells²/frame of Δψ per unit of network output
     max_rate: float = 0.5  # largest emitter injection, density per frame
     advect_velocity: bool = False  # carry the flow along itself first, as the solver does, then add curl(Δψ)
+    hold_emitter_velocity: bool = False  # keep the input's velocity inside emitters instead of learning it
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -153,10 +154,11 @@ class SmokeFlow(nn.Module):
         dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
         bx, by = self._self_advected(vx, vy) if c.advect_velocity else (vx, vy)
         vx1, vy1 = (bx + dvx) * fluid, (by + dvy) * fluid
-        # Emitters impose their velocity every frame (the solver's inflow rule): inside them the flow keeps the
-        # velocity it has now, which is the emitter's.
-        vx1 = vx1 + emitter * (vx - vx1)
-        vy1 = vy1 + emitter * (vy - vy1)
+        if c.hold_emitter_velocity:
+            # Inside emitters the flow keeps the velocity it has now: the emitter's, imposed by Play on every
+            # input (train on data stored with --set impose_emitters=true, which is the same convention).
+            vx1 = vx1 + emitter * (vx - vx1)
+            vy1 = vy1 + emitter * (vy - vy1)
         rate = c.max_rate * torch.sigmoid(out[:, 1])  # density per frame
         for j in range(c.frames):
             a = j / c.frames  # the flow at the start of sub-step j, between v and v'

@@ -244,6 +244,7 @@ def simulate_trajectory(
     *,
     warmup: int = 0,
     stride: int = 1,
+    impose_emitters: bool = False,
     **scene_options,
 ) -> dict[str, np.ndarray]:
     """Sample a scene from ``seed`` and simulate it.
@@ -255,6 +256,9 @@ def simulate_trajectory(
     size : cells per side.
     warmup : frames simulated before the first stored one.
     stride : solver frames between stored frames (the dataset's time step, in frames).
+    impose_emitters : store each frame's velocity with the emitters' velocity imposed inside them, which is
+        how Play hands a model its input (after the solver's projection the flow inside an emitter is a
+        little slower than the emitter's own velocity, and at rest it is zero).
     scene_options : passed to :func:`sample_scene`.
 
     Returns
@@ -277,6 +281,9 @@ def simulate_trajectory(
             state = solver.step(state, controls)
         density[t] = state.density
         velocity[t] = state.velocity()
+        if impose_emitters:
+            mask = controls.emitter[..., None]
+            velocity[t] += mask * (np.asarray(controls.emitter_velocity) - velocity[t])
     return {
         "density": density,
         "velocity": velocity,

@@ -96,6 +96,7 @@ def simulation_parameters(frames: int, size: int, **options: Any) -> dict[str, A
         "size": size,
         "warmup": options.get("warmup", 0),
         "stride": options.get("stride", 1),
+        "impose_emitters": bool(options.get("impose_emitters", False)),
         "vorticity": defaults.vorticity,
         "buoyancy": 0.03 * size / 128.0,
         "viscosity": defaults.viscosity,
@@ -124,7 +125,11 @@ def writer_options(frames: int, size: int, **options: Any) -> dict[str, Any]:
 
 def check_options(**options: Any) -> None:
     """Raise TypeError for an option :func:`simulate_trajectory` does not know, ValueError for a bad value."""
-    known = set(inspect.signature(sample_scene).parameters) - {"rng", "size"} | {"warmup", "stride"}
+    known = set(inspect.signature(sample_scene).parameters) - {"rng", "size"} | {
+        "warmup",
+        "stride",
+        "impose_emitters",
+    }
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -132,6 +137,8 @@ def check_options(**options: Any) -> None:
         raise ValueError("warmup must be 0 or more frames")
     if int(options.get("stride", 1)) < 1:
         raise ValueError("stride must be 1 or more frames")
+    if not isinstance(options.get("impose_emitters", False), bool):
+        raise ValueError("impose_emitters must be true or false")
     for key in ("empty_fraction", "collider_fraction"):
         if key in options and not 0.0 <= float(options[key]) <= 1.0:
             raise ValueError(f"{key} must be between 0 and 1")
