@@ -53,6 +53,14 @@ def model_controls(scene: SmokeScene) -> dict[str, np.ndarray]:
     }
 
 
+def start_fields(scene: SmokeScene, state) -> dict[str, np.ndarray]:
+    """The model's first input: the scene's start with the emitters' velocity imposed, as Play hands it."""
+    c = scene.controls()
+    velocity = state.velocity()
+    velocity += c.emitter[..., None] * (np.asarray(c.emitter_velocity) - velocity)
+    return {"density": state.density, "velocity": velocity}
+
+
 def speed_max(velocity: np.ndarray) -> float:
     return float(np.hypot(velocity[..., 0], velocity[..., 1]).max())
 
@@ -63,7 +71,7 @@ def compare_scene(session: ModelSession, scene: SmokeScene, frames: int) -> dict
     controls = scene.controls()
     state = scene.initial_state(solver)
     rollout = Rollout(session, bounds=False)
-    rollout.reset({"density": state.density, "velocity": state.velocity()})
+    rollout.reset(start_fields(scene, state))
     k = rollout.frames_per_step
     ctrl = model_controls(scene)
     out = {"nmse": {}, "smoke_ratio": {}, "finite": True}
@@ -97,7 +105,7 @@ def bounded_share(session: ModelSession, scene: SmokeScene, frames: int) -> floa
     solver = scene.solver()
     state = scene.initial_state(solver)
     rollout = Rollout(session, bounds=True)
-    rollout.reset({"density": state.density, "velocity": state.velocity()})
+    rollout.reset(start_fields(scene, state))
     ctrl = model_controls(scene)
     shares = [rollout.step(ctrl).stats["bounded_cells"] for _ in range(frames // rollout.frames_per_step)]
     return 100.0 * float(np.mean(shares))

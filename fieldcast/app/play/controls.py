@@ -149,6 +149,11 @@ class ControlState:
         with self._lock:
             return self._emitter.copy(), self._collider.copy()
 
+    def emitter_velocity(self) -> np.ndarray:
+        """A copy of the velocity emitters impose, (nx, ny, 2) cells/frame."""
+        with self._lock:
+            return self._velocity.copy()
+
     def force_field(self) -> np.ndarray:
         """A copy of the force pending for the next step, (nx, ny, 2) cells/frame."""
         with self._lock:

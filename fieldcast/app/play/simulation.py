@@ -54,7 +54,14 @@ class Backend(Protocol):
     provider: str
     frames_per_step: int  # simulated frames one step advances
 
-    def reset(self, density: np.ndarray, velocity: np.ndarray, collider: np.ndarray) -> None: ...
+    def reset(
+        self,
+        density: np.ndarray,
+        velocity: np.ndarray,
+        collider: np.ndarray,
+        emitter: np.ndarray | None = None,
+        emitter_velocity: np.ndarray | None = None,
+    ) -> None: ...
 
     def step(self, controls: ControlSnapshot) -> tuple[np.ndarray, np.ndarray, float]:
         """Advance one frame; returns (density, velocity, ms spent computing)."""
@@ -72,7 +79,8 @@ class SolverBackend:
         self.solver = SmokeSolver(nx, ny, params or SmokeParams(buoyancy=0.03 * nx / 128.0))
         self.state = SmokeState.zeros(nx, ny)
 
-    def reset(self, density: np.ndarray, velocity: np.ndarray, collider: np.ndarray) -> None:
+    def reset(self, density, velocity, collider, emitter=None, emitter_velocity=None) -> None:
+        # The solver imposes the emitters itself in its first step.
         self.state = self.solver.initial_state(density, velocity, collider)
 
     def step(self, controls: ControlSnapshot) -> tuple[np.ndarray, np.ndarray, float]:
@@ -115,9 +123,15 @@ class ModelBackend:
         """None when the model runs on an ``nx`` × ``ny`` grid, else why it does not."""
         return self.info.check_grid(nx, ny)
 
-    def reset(self, density: np.ndarray, velocity: np.ndarray, collider: np.ndarray) -> None:
+    def reset(self, density, velocity, collider, emitter=None, emitter_velocity=None) -> None:
+        """Start from a state; with ``emitter`` and ``emitter_velocity`` the emitters' velocity is imposed
+        on it first, as on every later input (a model's first step from rest sees its emitters blowing)."""
         solid = np.asarray(collider) > 0.5
         density = np.where(solid, 0.0, density)
+        velocity = np.asarray(velocity, float)
+        if emitter is not None and emitter_velocity is not None:
+            mask = np.clip(np.asarray(emitter, float), 0.0, 1.0)[..., None]
+            velocity = velocity + mask * (np.asarray(emitter_velocity, float) - velocity)
         velocity = np.where(solid[..., None], 0.0, velocity)
         self.rollout.reset({"density": density, "velocity": velocity})
 
@@ -236,11 +250,10 @@ class Simulation:
         return self.frame
 
     def _restart(self, density: np.ndarray, velocity: np.ndarray) -> Frame:
-        _, collider = self.controls.masks()
-        self.backend.reset(density, velocity, collider)
+        emitter, collider = self.controls.masks()
+        self.backend.reset(density, velocity, collider, emitter, self.controls.emitter_velocity())
         if self.reference is not None:
             self.reference.reset(density, velocity, collider)
-        emitter, _ = self.controls.masks()
         self.frame = self._with_reference(
             Frame(
                 0,

@@ -95,6 +95,17 @@ def test_a_multi_frame_model_keeps_the_reference_solver_in_step(tmp_path):
     np.testing.assert_allclose(frame.reference_density, expected.density, atol=1e-12)
 
 
+def test_a_model_starts_with_its_emitters_blowing(tiny_model):
+    sim = Simulation(32, "Plume", lambda nx, ny: ModelBackend(tiny_model))
+    emitter, _ = sim.controls.masks()
+    start = sim.backend.rollout.fields()["velocity"]
+    full = emitter >= 1.0
+    assert full.any()
+    np.testing.assert_allclose(start[full], sim.controls.emitter_velocity()[full], atol=1e-6)
+    assert np.all(start[emitter == 0] == 0.0)  # still air elsewhere, as the scene starts
+    assert np.all(sim.frame.velocity == 0.0)  # the frame shown is the scene's own start
+
+
 def test_bounds_can_be_turned_off_and_report_what_they_changed(tiny_model):
     sim = Simulation(32, "Plume", lambda nx, ny: ModelBackend(tiny_model))
     frame = sim.advance()
