@@ -130,6 +130,7 @@ def _errors(pred: np.ndarray, truth: np.ndarray, inv_std: np.ndarray, names: Seq
     out = {"nmse": float(np.mean(((pred - truth) * inv_std) ** 2))}
     for j, name in enumerate(names):
         out[f"rmse/{name}"] = float(np.mean(em.rmse(pred[:, j], truth[:, j])))
+        out[f"mae/{name}"] = float(np.mean(np.abs(pred[:, j] - truth[:, j])))  # in the channel's units
     return out
 
 
@@ -261,6 +262,7 @@ def iter_evaluate(
         "given": given,
         "steps": steps,
         "finite": bool(np.isfinite(pred_all).all()),
+        "units": dict(zip(names, info.output_units or [""] * len(names), strict=True)),
         "horizons": {},
         "baselines": {"persistence": {}},
     }

@@ -70,7 +70,7 @@ def _header(result: dict[str, Any], stream: TextIO) -> None:
 
 def _field_table(result: dict[str, Any], stream: TextIO) -> None:
     rows = list(result["horizons"].items())
-    errors = [k for k in rows[0][1] if k == "nmse" or k.startswith("rmse/")]
+    errors = [k for k in rows[0][1] if k == "nmse" or k.startswith(("mae/", "rmse/"))]
     physics = [k for k in rows[0][1] if k not in errors and not k.startswith("truth/")]
     keys = errors + physics
     persistence = result["baselines"]["persistence"]
@@ -83,9 +83,12 @@ def _field_table(result: dict[str, Any], stream: TextIO) -> None:
         table.append((str(h), "model", cells))
         base = persistence.get(h, persistence.get(str(h), {}))
         table.append((str(h), "persistence", [f"{base[k]:.4g}" if k in base else "-" for k in keys]))
-    widths = [max(len(k), *(len(cells[i]) for _, _, cells in table)) + 2 for i, k in enumerate(keys)]
+    units = result.get("units") or {}
+    titles = [_titled(k, units) for k in keys]
+    widths = [max(len(t), *(len(cells[i]) for _, _, cells in table)) + 2 for i, t in enumerate(titles)]
     stream.write(
-        f"{'horizon':>8}  {'predictor':<12}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths, strict=True))
+        f"{'horizon':>8}  {'predictor':<12}"
+        + "".join(f"{t:>{w}}" for t, w in zip(titles, widths, strict=True))
     )
     stream.write("\n")
     for h, label, cells in table:
@@ -97,6 +100,13 @@ def _field_table(result: dict[str, Any], stream: TextIO) -> None:
     )
     if physics:
         stream.write("physics metrics: prediction (ground truth)\n")
+
+
+def _titled(key: str, units: dict[str, str]) -> str:
+    """A column title with the channel's unit, e.g. ``mae/sigma_vM [MPa]``."""
+    kind, _, channel = key.partition("/")
+    unit = units.get(channel) if kind in ("mae", "rmse") else None
+    return f"{key} [{unit}]" if unit and unit != "1" else key
 
 
 _SEQUENCE_COLUMNS = (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("corr", "corr"))
@@ -214,8 +224,10 @@ def run(args: argparse.Namespace) -> int:
         key = exc.args[0] if exc.args else "?"
         print(f"fieldcast eval: {args.model}: {key}", file=sys.stderr)
         return 2
-    except (ModelError, OSError, ValueError) as exc:  # DatasetError is a ValueError; each names its file
-        print(f"fieldcast eval: {exc}", file=sys.stderr)
+    except (ModelError, OSError, ValueError) as exc:  # DatasetError is a ValueError; most name their file
+        from fieldcast.app.cli_errors import naming
+
+        print(f"fieldcast eval: {naming(exc, args.model, args.data)}", file=sys.stderr)
         return 2
     if not finished:
         return 130
