@@ -67,3 +67,24 @@ def test_the_advection_bound_reaches_as_far_as_the_frames_of_a_step():
     assert readout["bounded_cells"] == 0.0 and fields["density"][15, 10] == pytest.approx(0.8)
     readout, fields = run(1)  # a one-frame step cannot have carried it so far
     assert readout["advection_cells"] == pytest.approx(1 / N**2) and fields["density"][15, 10] == 0.0
+
+
+def test_the_smoke_budget_counts_every_frame_of_a_step():
+    previous = np.zeros((N, N), np.float32)
+    emitter = np.zeros((N, N), np.float32)
+    emitter[10:12, 10:12] = 1.0  # 4 cells at 0.2 per frame: 0.8 smoke per frame
+    rho = np.zeros((N, N), np.float32)
+    rho[10:12, 10:14] = 0.35  # 2.8 in all: within what 5 frames of emission make, carried along the flow
+    vy = np.full((N, N), 0.5, np.float32)
+
+    def run(frames):
+        fields = {"density": rho.copy(), "velocity_x": np.zeros_like(vy), "velocity_y": vy.copy()}
+        readout = impose_controls(
+            fields, {"emitter": emitter, "emitter_rate": 0.2}, previous={"density": previous}, frames=frames
+        )
+        return readout, fields
+
+    readout, fields = run(5)
+    assert readout["budget_cells"] == 0.0 and readout["smoke_removed"] == 0.0
+    readout, fields = run(1)  # one frame of emission cannot have made so much smoke
+    assert readout["budget_cells"] > 0.0 and fields["density"].sum() <= 0.8 + 1e-4

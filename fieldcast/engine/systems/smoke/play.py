@@ -58,8 +58,8 @@ def impose_controls(
     previous : the frame before this one (``density`` at least), or None.
     bounds : apply the safety net for models that cannot run alone: smoke obeys the maximum principle of
         advection (see :func:`advected_bound`), the total may not grow beyond what was there plus what the
-        emitters added, and speed stays below SPEED_MAX. Without it only the controls and the [0, 1] density
-        range are imposed, as an engine hosting the model would do.
+        emitters can add in ``frames`` frames, and speed stays below SPEED_MAX. Without it only the controls
+        and the [0, 1] density range are imposed, as an engine hosting the model would do.
     frames : simulated frames the model advanced in this step (the advection bound reaches that far).
 
     Returns
@@ -79,10 +79,15 @@ def impose_controls(
         vx += force[..., 0]
         vy += force[..., 1]
     emitter = controls.get("emitter")
+    rate = np.asarray(controls.get("emitter_rate", DEFAULT_EMITTER_RATE), np.float32)
     budget = None
     removed = 0.0
     if bounds and previous is not None and "density" in previous:
-        limit = advected_bound(previous["density"], vx, vy, frames)
+        source = previous["density"]
+        if emitter is not None and emitter.any() and np.any(rate):
+            # Emitters are sources: what they put in during the step may travel from them too.
+            source = np.maximum(source, np.minimum(frames * rate * emitter, DENSITY_MAX))
+        limit = advected_bound(source, vx, vy, frames)
         over = rho - limit > BOUND_TOLERANCE
         readout["advection_cells"] = float(over.sum()) / n_cells
         changed |= over
@@ -92,8 +97,10 @@ def impose_controls(
         # there plus what the emitters put in this frame.
         budget = float(previous["density"].sum(dtype=np.float64))
     if emitter is not None and emitter.any():
-        rate = np.asarray(controls.get("emitter_rate", DEFAULT_EMITTER_RATE), np.float32)
         if np.any(rate):
+            if budget is not None and frames > 1:
+                # A step of several frames had its emitters running in the frames before the last one too.
+                budget += (frames - 1) * float(np.sum(rate * emitter, dtype=np.float64))
             # Add smoke up to saturation but never remove any, like the solver's inflow.
             before = float(rho.sum(dtype=np.float64))
             np.maximum(rho, np.minimum(rho + rate * emitter, 1.0), out=rho)
