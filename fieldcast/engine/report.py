@@ -283,18 +283,23 @@ class _Builder:
         s.add(
             self._img(
                 rf.progression_figure(first, f"First {len(first)} validations", units=units),
-                "First validations",
+                f"First {len(first)} validations",
+                "Truth, prediction and difference of the first sample at each validation; shared scales.",
             )
         )
         if len(self.run.samples) > _GRID_VALIDATIONS:
             s.add(
                 self._img(
                     rf.progression_figure(last, f"Last {len(last)} validations", units=units),
-                    "Last validations",
+                    f"Last {len(last)} validations",
+                    "Truth, prediction and difference of the first sample at each validation; shared scales.",
                 )
             )
         fig = rf.loss_distribution_figure(latest, first[0] if first else None)
-        s.add(self._img(fig, "Loss distribution"))
+        n_losses = latest.losses.size
+        s.add(
+            self._img(fig, "Per-sample loss distribution", f"{n_losses} sample(s) at the newest validation.")
+        )
         return s.add(
             rh.text(
                 f"{len(self.run.samples)} validations saved samples; {len(self.loaded)} files read for "

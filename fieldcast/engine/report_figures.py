@@ -39,10 +39,19 @@ _MAX_LINES = 8  # metric curves per panel; more make the legend unreadable
 _MAX_ROWS = 4  # channels drawn per sample grid
 
 
-def figure(width: float, height: float) -> Any:
+def figure(width: float, height: float, layout: str | None = "constrained") -> Any:
+    """A figure on the Agg canvas; grids of images pass ``layout=None`` and place their axes themselves
+    (the constrained layout costs most of a report's time on a grid of fields)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    return Figure(figsize=(width, height), layout=layout)
+
+
+def _grid_spacing(fig: Any, rows: int, top_inches: float = 0.55) -> None:
+    height = fig.get_figheight()
+    fig.subplots_adjust(
+        left=0.03, right=0.93, bottom=0.02, top=1 - top_inches / height, wspace=0.35, hspace=0.3
+    )
 
 
 def is_score(name: str) -> bool:
@@ -261,7 +270,8 @@ def _draw_field(
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.colorbar(shown, ax=ax, shrink=0.8, label=unit_label)
+    if unit_label:  # one colour bar for truth and prediction (they share it), one for the error
+        fig.colorbar(shown, ax=ax, shrink=0.85, label=unit_label)
 
 
 def _unit_label(name: str, units: dict[str, str]) -> str:
@@ -276,8 +286,9 @@ def field_triplets(
     units = units or {}
     if not rows:
         return None
-    fig = figure(11.0, 0.8 + 2.9 * len(rows))
+    fig = figure(11.0, 0.8 + 2.9 * len(rows), layout=None)
     axes = fig.subplots(len(rows), 3, squeeze=False)
+    _grid_spacing(fig, len(rows))
     for r, (label, truth, pred) in enumerate(rows):
         channel = label.split(" — ")[-1]
         lo, hi = _limits(truth, pred)
@@ -285,7 +296,7 @@ def field_triplets(
         bound = float(np.nanmax(np.abs(err))) if np.isfinite(err).any() else 1.0
         bound = bound if bound > 0 else 1.0
         unit = _unit_label(channel, units)
-        _draw_field(fig, axes[r, 0], truth, f"{label}: truth", unit, lo, hi, "viridis")
+        _draw_field(fig, axes[r, 0], truth, f"{label}: truth", "", lo, hi, "viridis")
         _draw_field(fig, axes[r, 1], pred, f"{label}: prediction", unit, lo, hi, "viridis")
         _draw_field(fig, axes[r, 2], err, f"{label}: prediction − truth", unit, -bound, bound, "RdBu_r")
     fig.suptitle(title, fontsize=10)
@@ -301,8 +312,9 @@ def progression_figure(
         return None
     units = units or {}
     name = samples[-1].channels[channel]
-    fig = figure(2.6 * len(samples) + 1.0, 7.2)
+    fig = figure(2.6 * len(samples) + 1.0, 7.2, layout=None)
     axes = fig.subplots(3, len(samples), squeeze=False)
+    _grid_spacing(fig, 3)
     lo, hi = _limits(*(s.truth[0, channel] for s in samples), *(s.prediction[0, channel] for s in samples))
     diffs = [s.prediction[0, channel].astype(np.float64) - s.truth[0, channel] for s in samples]
     bound = max((float(np.nanmax(np.abs(d))) for d in diffs if np.isfinite(d).any()), default=1.0) or 1.0
