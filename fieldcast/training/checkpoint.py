@@ -37,6 +37,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from fieldcast.engine.files import atomic_write
+from fieldcast.engine.limits import loads_json
 from fieldcast.training.models import build_model
 
 __all__ = [
@@ -134,7 +135,7 @@ def _weights_step(weights: Path) -> str | None:
             (n,) = struct.unpack("<Q", head)
             if n > min(_MAX_HEADER_BYTES, os.fstat(f.fileno()).st_size - 8):
                 return None
-            meta = json.loads(f.read(n)).get("__metadata__") or {}
+            meta = loads_json(f.read(n)).get("__metadata__") or {}
     except (OSError, ValueError, AttributeError):
         return None
     return meta.get("step") if isinstance(meta, dict) else None
@@ -142,7 +143,7 @@ def _weights_step(weights: Path) -> str | None:
 
 def _sidecar_step(sidecar: Path) -> str | None:
     try:
-        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        record = loads_json(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return str(record.get("step")) if isinstance(record, dict) and "step" in record else None
@@ -200,11 +201,12 @@ def load_checkpoint(weights: str | os.PathLike) -> tuple[dict[str, torch.Tensor]
     weights = Path(weights)
     side = weights.with_suffix(".json")
     try:
-        sidecar = json.loads(side.read_text(encoding="utf-8"))
+        sidecar = loads_json(side.read_text(encoding="utf-8"), "the checkpoint sidecar")
     except OSError as exc:
         raise CheckpointError(side, f"cannot read the checkpoint sidecar ({exc.strerror or exc})") from None
-    except ValueError:
-        raise CheckpointError(side, "the checkpoint sidecar is not valid JSON") from None
+    except ValueError as exc:
+        problem = str(exc) if "nested" in str(exc) else "the checkpoint sidecar is not valid JSON"
+        raise CheckpointError(side, problem) from None
     if not isinstance(sidecar, dict):
         raise CheckpointError(side, "the checkpoint sidecar is not a JSON object")
     try:
