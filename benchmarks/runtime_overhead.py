@@ -1,9 +1,12 @@
-"""Runtime overhead benchmark: build the default ("medium") smoke UNet, export it, run ``fieldcast bench``.
+"""Runtime overhead benchmark: the shipped smoke model (or a random-weight UNet) through ``fieldcast bench``.
 
-    .venv/bin/python benchmarks/runtime_overhead.py [--size 128] [--steps 600] [--small] [--out DIR]
+    .venv/bin/python benchmarks/runtime_overhead.py [--size 128] [--steps 600] [--random medium|small]
 
-The weights are random (speed does not depend on them); normalisation is identity-like. Prints the same
-report as ``fieldcast bench`` and ends with its ``RESULT ...`` line.
+By default it times ``fieldcast/resources/models/smoke_default.onnx``, the model Play runs. ``--random``
+builds the reference project's "medium" (or a "small") smoke UNet with random weights instead (speed does
+not depend on them; normalisation is identity-like). The rollout is timed alone and with Play's safety
+bounds, each against bare ``session.run`` on the same inputs, interleaved. Prints the same report as
+``fieldcast bench`` and ends with its ``RESULT ...`` line (``overhead_bare``, ``overhead_bounds``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from fieldcast.app.commands.bench import print_report
 from fieldcast.engine.bench import iter_bench, result_line
 from fieldcast.engine.model_format import ModelInfo
+from fieldcast.resources import resource_path
 from fieldcast.training.export_onnx import grid_multiple, set_metadata, to_onnx
 from fieldcast.training.models import build_model
 from fieldcast.training.rollout import SurrogateStep
@@ -62,13 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--small", action="store_true", help="the 'small' UNet (base 16, depth 2)")
-    parser.add_argument("--out", type=Path, help="keep the exported model in this folder")
+    parser.add_argument(
+        "--random", choices=("medium", "small"), help="a random-weight UNet instead of the shipped model"
+    )
+    parser.add_argument("--out", type=Path, help="keep the exported random model in this folder")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.out or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        path = build(folder / "model.onnx", SMALL if args.small else MEDIUM, args.size)
+        if args.random:
+            path = build(folder / "model.onnx", SMALL if args.random == "small" else MEDIUM, args.size)
+        else:
+            path = resource_path("models", "smoke_default.onnx")
         job = iter_bench(path, args.size, args.steps)
         try:
             while True:

@@ -4,7 +4,9 @@ Field models (feed-forward or recurrent) are rolled out on a standard scene thro
 :class:`~fieldcast.engine.rollout.Rollout`; sequence models are streamed one sample per call through
 :class:`~fieldcast.engine.sequence_runtime.SequenceSession` on smooth inputs with their training statistics.
 
-Shared by ``fieldcast bench`` and ``benchmarks/runtime_overhead.py`` so both print the same figures.
+Shared by ``fieldcast bench`` and ``benchmarks/runtime_overhead.py`` so both print the same figures. A field
+model is timed twice from the same start: alone (``overhead_bare``: the controls and the [0, 1] range only)
+and with Play's safety bounds (``overhead_bounds``, also reported as ``overhead``, and the step times).
 The rollout's steps and bare ``session.run`` calls on the same input are interleaved, so a busy machine
 slows both alike and the overhead ratio stays meaningful.
 """
@@ -174,23 +176,35 @@ def _iter_bench_field(path, size, steps, warmup, providers, threads, token):
         rollout.step(controls)
         np.copyto(feeds[INPUT], rollout.model_input())
         bare.run(out_names, feeds)
-    rollout.reset(start)
-    ms_step, ms_model, ms_bare, records = [], [], [], []
-    t_start = time.perf_counter()
-    for k in range(steps):
-        token.raise_if_cancelled()
-        res = rollout.step(controls)
-        ms_step.append(res.ms_total)
-        ms_model.append(res.ms_model)
-        np.copyto(feeds[INPUT], rollout.model_input())
-        t0 = time.perf_counter()
-        bare.run(out_names, feeds)
-        ms_bare.append((time.perf_counter() - t0) * 1e3)
-        records.append(res.stats)
-        if (k + 1) % 20 == 0 or k + 1 == steps:
-            yield Progress("bench", k + 1, steps, f"{res.ms_total:.2f} ms/step")
-    wall = time.perf_counter() - t_start - sum(ms_bare) / 1e3
-    return _summary(session, size, steps, ms_step, ms_model, ms_bare, wall, records, path)
+    # The same steps twice from the same start: the model alone, then with Play's safety bounds (the default).
+    timings = {}
+    for bounds in (False, True):
+        rollout.bounds = bounds
+        rollout.reset(start)
+        ms_step, ms_model, ms_bare, records = [], [], [], []
+        t_start = time.perf_counter()
+        for k in range(steps):
+            token.raise_if_cancelled()
+            res = rollout.step(controls)
+            ms_step.append(res.ms_total)
+            ms_model.append(res.ms_model)
+            np.copyto(feeds[INPUT], rollout.model_input())
+            t0 = time.perf_counter()
+            bare.run(out_names, feeds)
+            ms_bare.append((time.perf_counter() - t0) * 1e3)
+            records.append(res.stats)
+            done = k + 1 + (steps if bounds else 0)
+            if done % 20 == 0 or k + 1 == steps:
+                what = "with bounds" if bounds else "model alone"
+                yield Progress("bench", done, 2 * steps, f"{what}: {res.ms_total:.2f} ms/step")
+        wall = time.perf_counter() - t_start - sum(ms_bare) / 1e3
+        timings[bounds] = (ms_step, ms_model, ms_bare, wall, records)
+    result = _summary(session, size, steps, *timings[True][:4], timings[True][4], path)
+    alone = np.median(timings[False][0]) / np.median(timings[False][2])
+    result["overhead_bare"] = float(alone)
+    result["overhead_bounds"] = result["overhead"]
+    result["finite_alone"] = all(bool(r["finite"]) for r in timings[False][4])
+    return result
 
 
 def _summary(session, size, steps, ms_step, ms_model, ms_bare, wall, records, path) -> dict[str, Any]:
@@ -316,8 +330,11 @@ def _sequence_summary(path, session, threads, steps, ms_step, ms_bare, wall, y) 
 
 
 def result_line(r: dict[str, Any]) -> str:
-    """The one-line summary scripts grep for."""
+    """The one-line summary scripts grep for (field models add the overhead with and without bounds)."""
+    both = ""
+    if "overhead_bare" in r:
+        both = f"overhead_bare={r['overhead_bare']:.3f} overhead_bounds={r['overhead_bounds']:.3f} "
     return (
         f"RESULT steps_per_s={r['steps_per_s']:.2f} ms_p50={r['ms_p50']:.3f} ms_p99={r['ms_p99']:.3f} "
-        f"overhead={r['overhead']:.3f} gflops={r['gflops']:.2f} finite={int(r['finite'])}"
+        f"overhead={r['overhead']:.3f} {both}gflops={r['gflops']:.2f} finite={int(r['finite'])}"
     )
