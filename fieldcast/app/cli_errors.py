@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "input_subject", "report_failure"]
+__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "input_subject", "naming", "report_failure"]
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 3
@@ -41,7 +41,17 @@ def input_subject(args: argparse.Namespace) -> str:
     return f"fieldcast {getattr(args, 'command', '')}".strip()
 
 
-def _one_line(text: str, limit: int = 400) -> str:
+def naming(message: object, *paths: object) -> str:
+    """``message`` as one line that names a file: prefixed with the first of ``paths`` unless it already
+    names one of them (a reader deep inside a command may not know which file it was reading)."""
+    text = _one_line(message)
+    names = [str(p) for p in paths if p]
+    if any(n in text or Path(n).name in text for n in names):
+        return text
+    return f"{names[0]}: {text}" if names else text
+
+
+def _one_line(text: object, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

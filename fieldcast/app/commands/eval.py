@@ -224,8 +224,10 @@ def run(args: argparse.Namespace) -> int:
         key = exc.args[0] if exc.args else "?"
         print(f"fieldcast eval: {args.model}: {key}", file=sys.stderr)
         return 2
-    except (ModelError, OSError, ValueError) as exc:  # DatasetError is a ValueError; each names its file
-        print(f"fieldcast eval: {exc}", file=sys.stderr)
+    except (ModelError, OSError, ValueError) as exc:  # DatasetError is a ValueError; most name their file
+        from fieldcast.app.cli_errors import naming
+
+        print(f"fieldcast eval: {naming(exc, args.model, args.data)}", file=sys.stderr)
         return 2
     if not finished:
         return 130

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fieldcast.engine.data.links import check_dataset_source
+from fieldcast.engine.data.links import check_dataset_source, check_stored_bytes
 from fieldcast.engine.data.store import (
     FIELD_GROUPS,
     MAX_AXIS,
@@ -277,25 +277,9 @@ def _check_frame_size(layouts: list[FieldLayout], grid: tuple[int, int], path) -
         )
 
 
-# Deflate cannot shrink data more than about 1030 times; a field declaring far more bytes than it stores
-# was never written (a crafted header or an unfinished copy), and reading it would return fill values.
-_MAX_STORED_RATIO = 5000
-_RATIO_FROM_BYTES = 64 << 20
-
-
 def _check_stored_bytes(f, layouts: list[FieldLayout], path) -> None:
     for fl in layouts:
-        ds = f[fl.path]
-        declared = math.prod(fl.shape) * ds.dtype.itemsize
-        if declared < _RATIO_FROM_BYTES:
-            continue
-        stored = int(ds.id.get_storage_size())
-        if stored * _MAX_STORED_RATIO < declared:
-            raise DatasetError(
-                path,
-                f"'{fl.path}' declares {format_bytes(declared)} of data but the file stores "
-                f"{format_bytes(stored)} of it (unwritten or crafted; refusing to read fill values as data)",
-            )
+        check_stored_bytes(f[fl.path], fl.path, path)
 
 
 def _stem(path) -> str:

@@ -12,7 +12,30 @@ import os
 from fieldcast.engine.data.store import DatasetError
 from fieldcast.engine.limits import short
 
-__all__ = ["check_dataset_source"]
+__all__ = ["check_dataset_source", "check_stored_bytes"]
+
+# Deflate cannot shrink data more than about 1030 times; a dataset declaring far more bytes than it stores
+# was never written (a crafted header or an unfinished copy), and reading it would return fill values.
+MAX_STORED_RATIO = 5000
+RATIO_FROM_BYTES = 64 << 20
+
+
+def check_stored_bytes(dataset, where: str, path: str | os.PathLike) -> None:
+    """DatasetError when ``dataset`` declares far more bytes than the file stores for it."""
+    import math
+
+    from fieldcast.engine.limits import format_bytes
+
+    declared = math.prod(dataset.shape or ()) * dataset.dtype.itemsize
+    if declared < RATIO_FROM_BYTES:
+        return
+    stored = int(dataset.id.get_storage_size())
+    if stored * MAX_STORED_RATIO < declared:
+        raise DatasetError(
+            path,
+            f"'{where}' declares {format_bytes(declared)} of data but the file stores "
+            f"{format_bytes(stored)} of it (unwritten or crafted; refusing to read fill values as data)",
+        )
 
 
 def check_dataset_source(group, name: str, where: str, path: str | os.PathLike):

@@ -51,18 +51,20 @@ def _integer_problems(ds: FieldDataset) -> list[str]:
             continue
         data = ds._file()[fl.path]
         lead = (0,) if fl.sample_varying else ()
-        frames = [lead + ((0,) if fl.time_varying else ())]
-        if fl.time_varying and ds.n_frames > 1:
-            frames.append(lead + (ds.n_frames - 1,))
+        # Up to 16 frames spread over the first trajectory, one at a time (each within the frame budget).
+        picks = np.unique(np.linspace(0, ds.n_frames - 1, min(ds.n_frames, 16)).round().astype(int))
+        frames = [lead + (int(k),) for k in picks] if fl.time_varying else [lead]
+        low, high = None, None
         try:
-            values = np.concatenate(
-                [np.asarray(data[index] if index else data[()]).ravel() for index in frames]
-            )
+            for index in frames:
+                values = np.asarray(data[index] if index else data[()])
+                if values.size:
+                    low = int(values.min()) if low is None else min(low, int(values.min()))
+                    high = int(values.max()) if high is None else max(high, int(values.max()))
         except (OSError, RuntimeError):
             continue  # unreadable chunks are reported by the NaN scan
-        if values.size == 0:
+        if low is None:
             continue
-        low, high = int(values.min()), int(values.max())
         info = np.iinfo(dtype)
         if dtype.kind == "i" and low == info.min:
             problems.append(

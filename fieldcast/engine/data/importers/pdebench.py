@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fieldcast.engine.data.importers.base import Source
+from fieldcast.engine.data.links import check_dataset_source, check_stored_bytes
 from fieldcast.engine.data.store import MAX_AXIS, MAX_FRAMES, DatasetError, open_h5
 
 __all__ = ["PdebenchFlatSource", "PdebenchGroupedSource", "detect_pdebench"]
@@ -74,6 +75,8 @@ class PdebenchFlatSource(Source):
             if not shapes:
                 raise DatasetError(self.path, "no (N, T, nx, ny) arrays next to the PDEBench coordinates")
             for k in shapes:
+                check_dataset_source(f, k, k, self.path)
+                check_stored_bytes(f[k], k, self.path)
                 if f[k].dtype.kind not in "biuf":
                     raise DatasetError(self.path, f"'{k}' has dtype {f[k].dtype}; expected numbers")
             if len(set(shapes.values())) > 1:
@@ -130,6 +133,8 @@ class PdebenchGroupedSource(Source):
             for g in self._groups:
                 if "data" not in f[g] or f[g]["data"].shape != data.shape:
                     raise DatasetError(self.path, f"group '{g}' has no 'data' of shape {data.shape}")
+                check_dataset_source(f[g], "data", f"{g}/data", self.path)
+                check_stored_bytes(f[g]["data"], f"{g}/data", self.path)
             grid_t = first.get("grid/t")
             self.dt = _dt_from(grid_t[:], t, self.path) if grid_t is not None else 1.0
         self._has_channel_axis = c > 0
