@@ -8,8 +8,10 @@ heartbeat timer measures how late the event loop serves it.
 Run: ``python benchmarks/soak.py --minutes 30``; without a display it re-runs itself under ``xvfb-run``.
 ``--no-play`` pauses Play and shows the Train panel instead: what watching a training costs the window.
 Ends with ``RESULT minutes=... rss_growth_mb=... loop_p99_ms=...`` (targets: growth under 100 MB over
-30 minutes, p99 under 50 ms). RSS growth is measured from the end of a warm-up (a tenth of the run, at
-least 20 s) so one-time allocations (torch, ONNX Runtime arenas, first plots) are not counted as a leak.
+30 minutes, p99 under 50 ms; the exit code is 1 when one is missed). ``--report docs/soak.json`` also
+writes the figures where ``tools/reliability_report.py`` shows them in ``docs/RELIABILITY.md``.
+RSS growth is measured from the end of a warm-up (a tenth of the run, at least 20 s) so one-time
+allocations (torch, ONNX Runtime arenas, first plots) are not counted as a leak.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+TARGET_GROWTH_MB = 100.0
+TARGET_P99_MS = 50.0
 
 
 def _rss_mb() -> float:
@@ -160,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples (default 5)")
     parser.add_argument("--no-play", action="store_true", help="pause Play and watch the Train panel")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="also write the figures as JSON (docs/soak.json is shown in docs/RELIABILITY.md)",
+    )
     args = parser.parse_args(argv)
+    command = "python benchmarks/soak.py " + " ".join(sys.argv[1:] if argv is None else argv)
     _ensure_display()
     with tempfile.TemporaryDirectory(prefix="fieldcast-soak-") as tmp:
         os.environ.setdefault("FIELDCAST_HOME", str(Path(tmp) / "home"))
@@ -175,11 +187,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['rss_end_mb']:.0f} MB at the end; loop lateness p50 {r['loop_p50_ms']:.1f} ms, "
         f"max {r['loop_max_ms']:.1f} ms; {r['training_runs']:.0f} training run(s)"
     )
-    print(
+    result = (
         f"RESULT minutes={r['minutes']:.1f} rss_growth_mb={r['rss_growth_mb']:.1f} "
         f"loop_p99_ms={r['loop_p99_ms']:.1f}"
     )
-    return 0
+    print(result)
+    met = r["rss_growth_mb"] < TARGET_GROWTH_MB and r["loop_p99_ms"] < TARGET_P99_MS
+    if args.report is not None:
+        import datetime
+        import json
+
+        record = {
+            **r,
+            "command": command.strip(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "result": result,
+            "targets_met": met,
+        }
+        args.report.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

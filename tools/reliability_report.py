@@ -1,13 +1,21 @@
-"""Run every bad input and fault of the reliability suite and write ``docs/RELIABILITY.md``.
+"""Run every bad and hostile input and every fault of the reliability suite; write ``docs/RELIABILITY.md``.
 
 Usage::
 
-    python tools/reliability_report.py [--out docs/RELIABILITY.md]
+    nice -n 15 python tools/reliability_report.py [--out FILE] [--memory-mb 2048] [--timeout 60]
 
-It builds the bad-file corpus, feeds each case to its ``fieldcast`` command, kills checkpoint, metrics and
-dataset writers at random moments, checks the source rules, and runs the GUI-drop and training-fault tests
-(pytest, under Xvfb through pytest-xvfb). The helpers are the ones the tests in ``tests/reliability`` use.
-The summary line says "nothing lost, nothing crashed" only when every row passed.
+It builds the bad-file corpus (``tools/make_bad_corpus.py``) and the hostile corpus
+(``tools/hostile_corpus.py``), feeds each case to its ``fieldcast`` command in a subprocess whose address
+space is capped (``RLIMIT_AS``, default 2 GB) and whose wall time is capped (default 60 s), and records
+each run's peak resident memory and wall time. Each run is judged ``clean``, ``traceback``, ``accepted_bad``
+(a bad input not refused), ``over_budget`` (it ran into the memory cap), ``hang`` (killed at the time cap)
+or ``wrong`` (another wrong answer). Then it kills checkpoint, metrics and dataset writers at random
+moments, checks the source rules, and runs the GUI-drop and training-fault tests (pytest, under Xvfb
+through pytest-xvfb); ``--skip-faults`` leaves those out. The last soak result (``benchmarks/soak.py``
+writes ``docs/soak.json``) is shown too.
+
+Prints ``RESULT runs=… clean=… traceback=… accepted_bad=… over_budget=… hangs=… max_rss_mb=…`` and exits
+0 only when every run was clean and every check passed.
 """
 
 from __future__ import annotations
@@ -23,9 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+sys.path.insert(0, str(ROOT / "tools"))
 
+from hostile_corpus import build_hostile_corpus  # noqa: E402
 from reliability_cases import (  # noqa: E402
     MARKER_NAME,
+    CliResult,
     KillServer,
     build_corpus,
     check_checkpoint_folder,
@@ -47,28 +58,48 @@ PYTEST_GROUPS = {
 }
 
 
-def corpus_rows(scratch: Path) -> list[Row]:
-    folder = scratch / "corpus"
-    cases = build_corpus(folder)
-    rows = []
-    for r in run_cli_cases(cases, scratch / "cli"):
-        if r.problem:
-            result = f"WRONG: {r.problem}"
-        else:
-            result = f"exit {r.code}: `{_short(r.message)}`"
-        what = f"`{r.case.id}`" + (f" ({r.case.note})" if r.case.note else "")
-        rows.append((what, f"`{' '.join(r.case.argv[:1])}`", 1, result, not r.problem))
-    executed = (folder / MARKER_NAME).exists()
-    rows.append(
-        (
-            "hostile payloads (pickles in .pt, .npz, YAML tags)",
-            "all of the above",
-            len(cases),
-            "payload EXECUTED" if executed else "never executed (no marker file)",
-            not executed,
-        )
+VERDICTS = ("clean", "traceback", "accepted_bad", "over_budget", "hang", "wrong")
+
+
+def corpus_runs(
+    scratch: Path, max_bytes: int, timeout: float, workers: int
+) -> tuple[list[CliResult], list[Row]]:
+    """Every case of both corpora through its command under the caps; the runs and the payload row."""
+    bad = build_corpus(scratch / "corpus")
+    hostile = build_hostile_corpus(scratch / "hostile")
+    results = run_cli_cases(bad + hostile, scratch / "cli", workers, timeout, max_bytes)
+    executed = (scratch / "corpus" / MARKER_NAME).exists()
+    payload = (
+        "hostile payloads (pickles in .pt, .npz, YAML tags)",
+        "all of the above",
+        len(bad),
+        "payload EXECUTED" if executed else "never executed (no marker file)",
+        not executed,
     )
-    return rows
+    return results, [payload]
+
+
+def summary_line(results: list[CliResult]) -> str:
+    """``RESULT runs=… clean=… traceback=… accepted_bad=… over_budget=… hangs=… max_rss_mb=…``."""
+    count = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
+    peak = max((r.max_rss_mb for r in results), default=0.0)
+    line = (
+        f"RESULT runs={len(results)} clean={count['clean']} traceback={count['traceback']} "
+        f"accepted_bad={count['accepted_bad']} over_budget={count['over_budget']} hangs={count['hang']} "
+        f"max_rss_mb={peak:.0f}"
+    )
+    return line + (f" wrong={count['wrong']}" if count["wrong"] else "")
+
+
+def _answer(r: CliResult) -> str:
+    if r.problem:
+        return f"WRONG: {r.problem}"
+    lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip() and "ETA" not in ln]
+    if r.case.expect == "accepted":
+        return f"exit {r.code}: read and written"
+    if r.case.expect == "reported":
+        return f"exit {r.code}: `{_short(r.message)}`"
+    return f"exit {r.code}: `{_short(lines[-1] if lines else r.message)}`"
 
 
 def _short(text: str, n: int = 120) -> str:
@@ -197,27 +228,80 @@ def _junit_outcomes(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def render(rows: list[Row], seconds: float) -> str:
-    ok = all(r[4] for r in rows)
-    total = sum(r[2] for r in rows)
+def render(
+    results: list[CliResult], rows: list[Row], seconds: float, caps: tuple[int, float], soak: dict | None
+) -> str:
+    ok = all(r[4] for r in rows) and all(r.verdict == "clean" for r in results)
+    result_line = summary_line(results)
+    failed_runs = sum(r.verdict != "clean" for r in results)
+    failed_rows = sum(not r[4] for r in rows)
     summary = (
-        "nothing lost, nothing crashed"
+        "nothing lost, nothing crashed, nothing over budget"
         if ok
-        else f"{sum(not r[4] for r in rows)} of {len(rows)} checks FAILED: see the rows marked ✗"
+        else f"{failed_runs} runs and {failed_rows} checks FAILED: see the rows marked ✗"
     )
+    mem_mb, timeout = caps
     lines = [
         "# Reliability",
         "",
-        "Generated by `python tools/reliability_report.py` (do not edit by hand). The same checks run in",
-        "`make test` as `tests/reliability/`. Bad files come from `tools/make_bad_corpus.py`.",
+        "Generated by `nice -n 15 python tools/reliability_report.py` (do not edit by hand). The same",
+        "checks run in `make test` as `tests/reliability/`. Bad files come from `tools/make_bad_corpus.py`,",
+        "hostile ones (small files declaring huge sizes, data kept in other files, deep nesting, values no",
+        "physics allows) from `tools/hostile_corpus.py`.",
         "",
-        f"**Summary: {summary}.** {len(rows)} checks, {total} trials, {seconds:.0f} s.",
+        f"**Summary: {summary}.** {len(results)} command runs, {len(rows)} further checks, {seconds:.0f} s.",
         "",
-        "| | bad input or fault | consumer | times | result |",
-        "|---|---|---|---|---|",
+        "```",
+        result_line,
+        "```",
+        "",
+        f"Every run is a `fieldcast` subprocess with its address space capped at {mem_mb} MB",
+        f"(`RLIMIT_AS`) and its wall time at {timeout:g} s; *max RSS* is its peak resident memory, *wall*",
+        "its duration on a shared two-core machine (most of it is the interpreter and torch starting).",
+        "Verdicts: `clean` (the",
+        "expected answer: one line naming the file and the problem, exit 2; or a description naming the",
+        "problem; or a valid file read), `traceback`, `accepted_bad`, `over_budget` (it ran into the memory",
+        "cap), `hang` (killed at the time cap), `wrong`.",
+        "",
+        "## Every input through every command that reads it",
+        "",
+        "| | case | command | verdict | wall s | max RSS MB | answer |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for what, consumer, times, result, passed in rows:
-        lines.append(f"| {'✓' if passed else '✗'} | {what} | {consumer} | {times} | {result} |")
+    for r in results:
+        what = f"`{r.case.id}`" + (f" ({_short(r.case.note, 90)})" if r.case.note else "")
+        mark = "✓" if r.verdict == "clean" else "✗"
+        lines.append(
+            f"| {mark} | {what} | `{r.case.argv[0]}` | {r.verdict} | {r.seconds:.1f} | {r.max_rss_mb:.0f} "
+            f"| {_answer(r)} |"
+        )
+    if rows:
+        lines += [
+            "",
+            "## Payloads, killed writers, source rules, window and training faults",
+            "",
+            "| | bad input or fault | consumer | times | result |",
+            "|---|---|---|---|---|",
+        ]
+        for what, consumer, times, result, passed in rows:
+            lines.append(f"| {'✓' if passed else '✗'} | {what} | {consumer} | {times} | {result} |")
+    lines += ["", "## Soak: training and a Play rollout together", ""]
+    if soak:
+        passed = soak.get("rss_growth_mb", 1e9) < 100 and soak.get("loop_p99_ms", 1e9) < 50
+        lines += [
+            f"`{soak.get('command', 'python benchmarks/soak.py')}` on {soak.get('date', '?')}: "
+            f"{soak.get('minutes', 0):.1f} minutes, RSS growth after warm-up "
+            f"**{soak.get('rss_growth_mb', float('nan')):.1f} MB** (target < 100), event-loop lateness p99 "
+            f"**{soak.get('loop_p99_ms', float('nan')):.1f} ms** (target < 50), max "
+            f"{soak.get('loop_max_ms', float('nan')):.1f} ms; {soak.get('training_runs', 0):.0f} training "
+            f"run(s). {'Both targets met.' if passed else 'A target was MISSED.'}",
+            "",
+            f"`{soak.get('result', '')}`",
+        ]
+    else:
+        lines.append(
+            "No soak result yet: run `python benchmarks/soak.py --minutes 30` (it writes `docs/soak.json`)."
+        )
     lines.append("")
     return "\n".join(lines)
 
@@ -225,18 +309,46 @@ def render(rows: list[Row], seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--json", type=Path, help="also write every run and check as JSON here")
+    parser.add_argument(
+        "--memory-mb", type=int, default=2048, help="address-space cap per run (default 2048)"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="wall-time cap per run in s (default 60)")
+    parser.add_argument("--workers", type=int, default=1, help="runs at once (default 1: fair wall times)")
+    parser.add_argument(
+        "--skip-faults", action="store_true", help="only the command runs (no kills, rules or pytest)"
+    )
     args = parser.parse_args(argv)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fieldcast-reliability-") as tmp:
         scratch = Path(tmp)
-        rows = corpus_rows(scratch) + kill_rows(scratch) + rule_rows() + pytest_rows()
-    text = render(rows, time.monotonic() - t0)
+        results, rows = corpus_runs(scratch, args.memory_mb << 20, args.timeout, args.workers)
+        if not args.skip_faults:
+            rows += kill_rows(scratch) + rule_rows() + pytest_rows()
+    soak_file = ROOT / "docs" / "soak.json"
+    soak = json.loads(soak_file.read_text()) if soak_file.exists() else None
+    text = render(results, rows, time.monotonic() - t0, (args.memory_mb, args.timeout), soak)
     args.out.write_text(text, encoding="utf-8")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
-    print(text.split("\n")[5])
-    return 0 if all(r[4] for r in rows) else 1
+        runs = [
+            {
+                "id": r.case.id,
+                "argv": r.case.argv,
+                "verdict": r.verdict,
+                "exit": r.code,
+                "seconds": round(r.seconds, 2),
+                "max_rss_mb": round(r.max_rss_mb, 1),
+                "problem": r.problem,
+            }
+            for r in results
+        ]
+        args.json.write_text(json.dumps({"runs": runs, "checks": rows}, indent=1))
+    for r in results:
+        if r.verdict != "clean":
+            print(f"{r.verdict}: {r.case.id}: {r.problem}", file=sys.stderr)
+    print(summary_line(results))
+    ok = all(r[4] for r in rows) and all(r.verdict == "clean" for r in results)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -47,7 +48,13 @@ FIELDCAST = [sys.executable, "-m", "fieldcast.app.cli"]
 
 @dataclass
 class CliResult:
-    """What one corpus case did on the command line; ``problem`` is empty when the outcome is right."""
+    """What one corpus case did on the command line; ``problem`` is empty when the outcome is right.
+
+    ``max_rss_mb`` is the peak resident memory of the command's process tree (0 when not measured);
+    ``verdict`` classifies the outcome for the reliability report: ``clean``, ``traceback``,
+    ``accepted_bad`` (a bad input not refused), ``over_budget`` (killed or refused by the memory cap),
+    ``hang`` (no answer in time) or ``wrong`` (any other wrong answer).
+    """
 
     case: Case
     code: int
@@ -55,6 +62,8 @@ class CliResult:
     stderr: str
     seconds: float
     problem: str = ""
+    max_rss_mb: float = 0.0
+    verdict: str = "clean"
 
     @property
     def message(self) -> str:
@@ -65,13 +74,41 @@ class CliResult:
         return hits[0] if hits and self.case.keyword else ""
 
 
+# Progress lines a command may write on stderr besides its one-line answer (pipes get them every few s).
+_PROGRESS = re.compile(r"\[[#.]+\] \d+/\d+ ETA |^\S+ \d+ \(\d+:\d\d(:\d\d)?\)")
+MAX_LINE_CHARS = 2000
+
+
+def _answer_lines(stderr: str) -> list[str]:
+    """stderr without progress-bar lines."""
+    out = []
+    for ln in stderr.splitlines():
+        text = ln.strip()
+        if text and not _PROGRESS.search(text):
+            out.append(text)
+    return out
+
+
 def judge_cli(case: Case, code: int, stdout: str, stderr: str) -> str:
     """Why the outcome is wrong for ``case`` ('' when right)."""
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
     if "Traceback" in stderr or "Traceback" in stdout:
         return "traceback"
+    longest = max((len(ln) for ln in (stdout + "\n" + stderr).splitlines()), default=0)
+    if longest > MAX_LINE_CHARS:
+        return f"an output line of {longest} characters"
+    if case.expect == "accepted":
+        lines = _answer_lines(stderr)
+        if code != 0:
+            return f"exit code {code}, expected 0 (a valid input was refused: {lines[-1] if lines else ''})"
+        return ""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    if case.expect == "rejected":
+        lines = _answer_lines(stderr)
     name = Path(case.path).name
     rejected_ok = code == 2 and len(lines) == 1 and name in lines[0]
+    must_not_exist = case.extra.get("must_not_exist") if case.extra else None
+    if must_not_exist and Path(must_not_exist).exists():
+        return f"{Path(must_not_exist).name} was written"
     if case.expect == "rejected":
         if code != 2:
             return f"exit code {code}, expected 2"
@@ -95,34 +132,115 @@ def judge_cli(case: Case, code: int, stdout: str, stderr: str) -> str:
     return f"unknown expectation {case.expect!r}"
 
 
-def run_cli_case(case: Case, scratch: Path, timeout: float = 60.0) -> CliResult:
-    """Run ``fieldcast <case.argv>`` in a subprocess (working folder ``scratch``) and judge it."""
-    out = scratch / case.id
+def _limit_memory(max_bytes: int | None):
+    """A ``preexec_fn`` capping the child's address space (the cap is inherited by its own children)."""
+    if not max_bytes:
+        return None
+
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+    return apply
+
+
+def _read_all(stream, sink: list[bytes]) -> None:
+    for chunk in iter(lambda: stream.read(65536), b""):
+        sink.append(chunk)
+    stream.close()
+
+
+def run_cli_case(case: Case, scratch: Path, timeout: float = 60.0, max_bytes: int | None = None) -> CliResult:
+    """Run ``fieldcast <case.argv>`` in a subprocess (working folder ``scratch``) and judge it.
+
+    ``max_bytes`` caps the process's address space (``RLIMIT_AS``); the peak resident memory and the wall
+    time of the run are recorded. A run still going after ``timeout`` seconds is killed and judged a hang.
+    """
+    import threading
+
+    out = scratch / case.id.replace("@", "_")
     out.mkdir(parents=True, exist_ok=True)
     argv = [a.replace("{out}", str(out)) for a in case.argv]
     env = {**os.environ, "FIELDCAST_HOME": str(out / "home"), "PYTHONWARNINGS": "ignore"}
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(
-            [*FIELDCAST, *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=out,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        return CliResult(case, -1, "", "", timeout, f"no answer within {timeout:g} s (hang)")
+    proc = subprocess.Popen(
+        [*FIELDCAST, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=out,
+        env=env,
+        preexec_fn=_limit_memory(max_bytes),
+        start_new_session=True,
+    )
+    sinks: tuple[list[bytes], list[bytes]] = ([], [])
+    readers = [
+        threading.Thread(target=_read_all, args=(stream, sink), daemon=True)
+        for stream, sink in zip((proc.stdout, proc.stderr), sinks, strict=True)
+    ]
+    for r in readers:
+        r.start()
+    status, rusage, hung = None, None, False
+    while status is None:
+        pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            status, rusage = st, ru
+            break
+        if time.monotonic() - t0 > timeout:
+            hung = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, status, rusage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - t0
-    problem = judge_cli(case, proc.returncode, proc.stdout, proc.stderr)
-    return CliResult(case, proc.returncode, proc.stdout, proc.stderr, seconds, problem)
+    for r in readers:
+        r.join(10)
+    stdout = b"".join(sinks[0]).decode("utf-8", errors="replace")
+    stderr = b"".join(sinks[1]).decode("utf-8", errors="replace")
+    rss_mb = rusage.ru_maxrss / 1024.0 if rusage is not None else 0.0
+    if hung:
+        return CliResult(
+            case, -1, stdout, stderr, seconds, f"no answer within {timeout:g} s (hang)", rss_mb, "hang"
+        )
+    problem = judge_cli(case, proc.returncode, stdout, stderr)
+    return CliResult(
+        case,
+        proc.returncode,
+        stdout,
+        stderr,
+        seconds,
+        problem,
+        rss_mb,
+        classify(case, proc.returncode, stderr, problem),
+    )
 
 
-def run_cli_cases(cases: Iterable[Case], scratch: Path, workers: int = 2) -> list[CliResult]:
+def classify(case: Case, code: int, stderr: str, problem: str) -> str:
+    """The report's verdict for a judged run (see :class:`CliResult`)."""
+    if not problem:
+        return "clean"
+    if problem == "traceback":
+        over = "MemoryError" in stderr or "Unable to allocate" in stderr or "std::bad_alloc" in stderr
+        return "over_budget" if over else "traceback"
+    if code < 0 or "needs more memory than this machine" in stderr or "bad_alloc" in stderr:
+        return "over_budget"  # killed by a signal, or it ran into the memory cap
+    if case.expect in ("rejected", "reported") and code in (0, 1) and not _answer_lines(stderr):
+        return "accepted_bad"
+    return "wrong"
+
+
+def run_cli_cases(
+    cases: Iterable[Case],
+    scratch: Path,
+    workers: int = 2,
+    timeout: float = 60.0,
+    max_bytes: int | None = None,
+) -> list[CliResult]:
     """Every case through :func:`run_cli_case`, ``workers`` at a time, in the order given."""
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda c: run_cli_case(c, scratch), cases))
+        return list(pool.map(lambda c: run_cli_case(c, scratch, timeout, max_bytes), cases))
 
 
 # ------------------------------------------------------------------------------------------------ checks
