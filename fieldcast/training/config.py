@@ -62,6 +62,9 @@ class DataConfig:
     batch_size: int = 4
     flip_x: bool = False  # mirror x (and negate x-components of vector fields) at random
     max_train_windows: int | None = None  # cap for quick runs
+    # Training windows that start a trajectory, repeated this many times per epoch: a simulation's start (a
+    # plume leaving its emitter into still air) happens once per trajectory, however long it runs.
+    oversample_start: int = 1
     max_valid_windows: int | None = None
     num_workers: int = 0
 
@@ -412,6 +415,7 @@ def _check_values(recipe: Recipe, source: str) -> None:
     positive = {
         "train.epochs": recipe.train.epochs,
         "data.batch_size": recipe.data.batch_size,
+        "data.oversample_start": recipe.data.oversample_start,
         "optim.accumulate": recipe.optim.accumulate,
         "rollout.steps": recipe.rollout.steps,
         "recurrent.context": recipe.recurrent.context,

@@ -27,12 +27,25 @@ def open_data(path: str) -> Any:
 
 
 class WindowDataset(Dataset):
-    """Windows of ``length`` consecutive frames from one split, each item float32 (length, C, nx, ny)."""
+    """Windows of ``length`` consecutive frames from one split, each item float32 (length, C, nx, ny).
 
-    def __init__(self, dataset: Any, split: str, length: int, max_windows: int | None = None) -> None:
+    ``repeat_first`` > 1 repeats the first window of every trajectory that many times in all.
+    """
+
+    def __init__(
+        self, dataset: Any, split: str, length: int, max_windows: int | None = None, repeat_first: int = 1
+    ) -> None:
         self.dataset = dataset
         self.length = length
         self.index = list(dataset.windows(split, length))[:max_windows]
+        if repeat_first > 1:
+            # The first window of each trajectory's segment again, (repeat_first - 1) more times.
+            firsts, seen = [], set()
+            for traj, start in self.index:
+                if traj not in seen:
+                    seen.add(traj)
+                    firsts.append((traj, start))
+            self.index += firsts * (repeat_first - 1)
 
     def __len__(self) -> int:
         return len(self.index)

@@ -39,3 +39,15 @@ def test_normalisation_follows_the_layout(smoke_ds):
     n = normalisation(stats, lay)
     assert n["in_mean"] == [1.0, 2.0, 3.0, 1.0, 4.0, 5.0] and n["in_std"][1] == 1.0  # zero std floored
     assert n["out_mean"] == [1.0, 2.0, 3.0] and n["input_names"][3] == "density@t-1"
+
+
+def test_windows_that_start_a_trajectory_can_be_repeated(smoke_ds):
+    from fieldcast.training.datasets import WindowDataset
+
+    plain = WindowDataset(smoke_ds, "train", 4)
+    more = WindowDataset(smoke_ds, "train", 4, repeat_first=3)
+    firsts = {}
+    for traj, start in plain.index:
+        firsts.setdefault(traj, start)
+    assert len(more) == len(plain) + 2 * len(firsts)
+    assert sorted(more.index[len(plain) :]) == sorted(list(firsts.items()) * 2)

@@ -47,7 +47,9 @@ class FieldRolloutTask(Task):
         self._check_frames(dataset)
         self.norm = normalisation(dataset.stats, self.layout)
         length = self.layout.history + r.rollout.steps
-        self.train_set = WindowDataset(dataset, "train", length, r.data.max_train_windows)
+        self.train_set = WindowDataset(
+            dataset, "train", length, r.data.max_train_windows, r.data.oversample_start
+        )
         self.valid_set = WindowDataset(dataset, "valid", length, r.data.max_valid_windows)
         if len(self.train_set) == 0:
             raise self.fail(f"no training windows of {length} frames ({dataset.split_note})")
