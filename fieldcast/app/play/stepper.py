@@ -5,6 +5,11 @@ signal payload, so the canvas always draws the latest complete frame while the n
 At most two frames are in flight; when the GUI lags, the stepper keeps only the newest unsent frame
 instead of queueing them. Commands (reset, scene, grid, backend, compare) are functions queued to the
 thread and run between two steps, so the simulation is only ever touched by one thread.
+
+A watchdog in the GUI thread watches each step and command: one that has not returned after
+:attr:`Stepper.timeout` seconds (a model that loops forever, or one far too large for the machine) gets
+the stepper abandoned: the window says so, naming the model, and carries on; the stuck thread is left to
+finish or die with the process, and whatever it produces afterwards is dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 __all__ = ["Stepper", "Steppable"]
 
@@ -26,6 +31,26 @@ log = logging.getLogger("fieldcast.app.play")
 # Steppers stay referenced until their thread ends (see fieldcast.app.workers).
 _LIVE: set[Stepper] = set()
 _MAX_IN_FLIGHT = 2
+#: seconds a step or command may take before the stepper is abandoned
+STEP_TIMEOUT_S = 15.0
+_WATCH_MS = 250
+
+
+def describe(simulation: Any) -> str:
+    """What a stepper drives, for messages: the model file it steps when one can be found."""
+    seen: list[Any] = [simulation]
+    for obj in seen:
+        for name in ("label", "model_path", "path"):
+            value = getattr(obj, name, None)
+            if isinstance(value, str) and value:
+                return value
+            if value is not None and hasattr(value, "name") and str(value):
+                return str(value)
+        if len(seen) < 8:
+            seen += [
+                getattr(obj, n) for n in ("backend", "session", "play", "model") if getattr(obj, n, None)
+            ]
+    return "the simulation"
 
 
 class Steppable(Protocol):
@@ -36,6 +61,17 @@ class Steppable(Protocol):
     def frame(self) -> Any: ...
 
     def advance(self) -> Any: ...
+
+
+def _one_line(exc: BaseException, label: str) -> str:
+    """The error as one line naming what failed (ONNX Runtime's messages name no file)."""
+    text = " ".join((str(exc) or type(exc).__name__).split())
+    if len(text) > 300:
+        text = text[:299] + "…"
+    name = label.replace("\\", "/").rsplit("/", 1)[-1]
+    if label != "the simulation" and name not in text:
+        text = f"{label}: {text}"
+    return text
 
 
 class Stepper(QObject):
@@ -52,10 +88,20 @@ class Stepper(QObject):
     """Playing (True) or paused (False)."""
     sig_error = Signal(str)
     """A step or a command failed (one-line message); the stepper pauses."""
+    sig_abandoned = Signal(str)
+    """A step or command stopped answering; the stepper was abandoned (one-line message naming the model)."""
 
-    def __init__(self, simulation: Steppable) -> None:
+    def __init__(self, simulation: Steppable, timeout: float = STEP_TIMEOUT_S) -> None:
         super().__init__()
         self.simulation = simulation
+        #: seconds a step or command may run before the stepper is abandoned (0: never)
+        self.timeout = float(timeout)
+        self.abandoned = False
+        self._busy_since: float | None = None
+        self._busy_what = ""
+        self._watchdog = QTimer(self)
+        self._watchdog.setInterval(_WATCH_MS)
+        self._watchdog.timeout.connect(self._on_watchdog)
         #: target steps per second; 0 steps as fast as the backend can
         self.rate = 60.0
         self._commands: queue.SimpleQueue[Callable[[], Any]] = queue.SimpleQueue()
@@ -72,9 +118,12 @@ class Stepper(QObject):
     def start(self) -> None:
         _LIVE.add(self)
         self._thread.start()
+        self._watchdog.start()
         self.call(lambda: self.simulation.frame)
 
     def play(self) -> None:
+        if self.abandoned:
+            return
         self._running = True
         self._wake.set()
         self.sig_running.emit(True)
@@ -106,8 +155,11 @@ class Stepper(QObject):
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> bool:
-        """End the thread; True when it ended within ``timeout`` seconds."""
+        """End the thread; True when it ended within ``timeout`` seconds (at once when abandoned)."""
+        self._watchdog.stop()
         self._quit = True
+        if self.abandoned:
+            return True
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -115,6 +167,28 @@ class Stepper(QObject):
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
+
+    def _on_watchdog(self) -> None:
+        since = self._busy_since
+        if self.abandoned or since is None or self.timeout <= 0:
+            return
+        waited = time.monotonic() - since
+        if waited < self.timeout:
+            return
+        self.abandoned = True
+        self._quit = True
+        self._running = False
+        self._watchdog.stop()
+        _LIVE.discard(self)
+        message = (
+            f"{describe(self.simulation)}: its {self._busy_what or 'step'} has not answered for "
+            f"{waited:.0f} s; Play abandoned it (the model may be damaged or too large for this "
+            "machine). Open another model or reset."
+        )
+        log.error("play stepper abandoned: %s", message)
+        self.sig_running.emit(False)
+        self.sig_abandoned.emit(message)
+        self.sig_error.emit(message)
 
     # Stepper thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -136,11 +210,14 @@ class Stepper(QObject):
                 command = self._commands.get_nowait()
             except queue.Empty:
                 return
+            self._busy_what, self._busy_since = "command", time.monotonic()
             try:
                 frame = command()
             except Exception as exc:
                 self._fail("command", exc)
                 continue
+            finally:
+                self._busy_since = None
             if frame is not None:
                 self._publish(frame)
 
@@ -148,11 +225,14 @@ class Stepper(QObject):
         t0 = time.perf_counter()
         if self._steps_wanted > 0:
             self._steps_wanted -= 1
+        self._busy_what, self._busy_since = "step", time.monotonic()
         try:
             frame = self.simulation.advance()
         except Exception as exc:
             self._fail("step", exc)
             return
+        finally:
+            self._busy_since = None
         self._publish(frame)
         if not frame.finite and self._running:
             self._running = False
@@ -166,19 +246,21 @@ class Stepper(QObject):
                 self._wake.clear()
 
     def _fail(self, what: str, exc: Exception) -> None:
+        if self.abandoned:
+            return
         log.error("play %s failed:\n%s", what, traceback.format_exc())
         self._steps_wanted = 0
         if self._running:
             self._running = False
             self.sig_running.emit(False)
-        self.sig_error.emit(str(exc) or type(exc).__name__)
+        self.sig_error.emit(_one_line(exc, describe(self.simulation)))
 
     def _publish(self, frame: Any) -> None:
         self._held = frame
         self._flush()
 
     def _flush(self) -> None:
-        if self._held is None:
+        if self._held is None or self.abandoned:
             return
         with self._count_lock:
             if self._in_flight >= _MAX_IN_FLIGHT:

@@ -1,0 +1,92 @@
+"""A Play stepper whose step stops answering is abandoned with a message naming the model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from fieldcast.app.play.stepper import Stepper, describe
+
+pytestmark = pytest.mark.gui
+
+
+@dataclass
+class _Frame:
+    step: int
+    finite: bool = True
+
+
+class _Stalling:
+    """Steps normally ``good`` times, then blocks in ``advance`` until released (a model that loops)."""
+
+    def __init__(self, path: str, good: int) -> None:
+        self.path = path
+        self.good = good
+        self.steps = 0
+        self.release = threading.Event()
+        self.frame = _Frame(0)
+
+    def advance(self) -> _Frame:
+        if self.steps >= self.good:
+            self.release.wait()
+        self.steps += 1
+        self.frame = _Frame(self.steps)
+        return self.frame
+
+
+def test_a_stalled_step_abandons_the_stepper_naming_the_model(qtbot):
+    sim = _Stalling("/models/loops_forever.onnx", good=3)
+    stepper = Stepper(sim, timeout=0.5)
+    frames: list[_Frame] = []
+
+    def take(frame: _Frame) -> None:
+        frames.append(frame)
+        stepper.frame_received()
+
+    stepper.sig_frame.connect(take)
+    stepper.rate = 0.0
+    stepper.start()
+    with qtbot.waitSignal(stepper.sig_abandoned, timeout=5000) as blocker:
+        stepper.play()
+    message = blocker.args[0]
+    assert "loops_forever.onnx" in message and "abandoned" in message and "\n" not in message
+    assert stepper.abandoned and not stepper.running
+    # The GUI thread still turns and the stuck stepper neither plays again nor sends late frames.
+    fired: list[bool] = []
+    QTimer.singleShot(0, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: bool(fired), timeout=1000)
+    stepper.play()
+    assert not stepper.running
+    seen = len(frames)
+    sim.release.set()
+    qtbot.wait(200)
+    assert len(frames) == seen
+    assert stepper.stop(0.1)
+
+
+def test_a_slow_but_answering_stepper_is_kept(qtbot):
+    sim = _Stalling("slow.onnx", good=0)
+    stepper = Stepper(sim, timeout=2.0)
+    stepper.rate = 0.0
+    stepper.start()
+    stepper.play()
+    qtbot.wait(300)
+    sim.release.set()  # every later step returns at once
+    qtbot.waitUntil(lambda: sim.steps > 5, timeout=3000)
+    assert not stepper.abandoned
+    stepper.pause()
+    assert stepper.stop(2.0)
+
+
+def test_errors_name_the_model_they_came_from():
+    class Backend:
+        path = "/runs/r1/model.onnx"
+
+    class Sim:
+        backend = Backend()
+
+    assert describe(Sim()) == "/runs/r1/model.onnx"
+    assert describe(object()) == "the simulation"
