@@ -1,0 +1,393 @@
+"""The Play panel's stress page: pull a polycrystal, see the network's von Mises stress beside the solver.
+
+Choose a microstructure (Voronoi with 5, 10 or 20 grains, a circular or a square inclusion) and a seed, or
+click grains to give them the material set in the sidebar; drag the load slider or press Play to pull the
+cell in tension one increment (ΔF11 = 2e-4) at a time. Three pictures show the network's σvM, the solver's
+σvM and their difference, with the MAE in MPa and the time each takes per increment. The stepping runs in a
+:class:`~fieldcast.app.play.stepper.Stepper` thread; the page keeps every frame it received, so dragging the
+slider back shows earlier increments at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QMouseEvent, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fieldcast.app.play.field_display import field_picture
+from fieldcast.app.play.sidebar import message_label, sidebar_scroll
+from fieldcast.app.play.stepper import Stepper
+from fieldcast.engine.model_format import OUTPUT
+from fieldcast.engine.runtime import ModelError, ModelSession
+from fieldcast.engine.systems.stress.microstructure import RANGES, Microstructure, sample_microstructure
+from fieldcast.engine.systems.stress.play import MAX_INCREMENTS, StressFrame, StressPlay, grain_error
+from fieldcast.resources import resource_path
+
+__all__ = ["MICROSTRUCTURES", "StressView", "default_stress_model"]
+
+#: what the microstructure chooser offers: label -> (kind, grains)
+MICROSTRUCTURES = {
+    "Voronoi, 10 grains": ("voronoi", 10),
+    "Voronoi, 5 grains": ("voronoi", 5),
+    "Voronoi, 20 grains": ("voronoi", 20),
+    "Circular inclusion": ("circle", 2),
+    "Square inclusion": ("square", 2),
+}
+_SIZE = 64
+_PICTURE = 256
+
+
+def default_stress_model() -> Path | None:
+    """The shipped stress model, if this installation has it."""
+    path = resource_path("models", "stress_default.onnx")
+    return path if path.is_file() else None
+
+
+class FieldImage(QLabel):
+    """One field as a picture; a click reports the grid cell under the mouse."""
+
+    sig_cell_clicked = Signal(int, int)
+    """The user clicked cell (ix, iy)."""
+
+    def __init__(self, title: str, name: str) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self.setFixedSize(_PICTURE, _PICTURE)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setToolTip(title)
+        self.shape = (_SIZE, _SIZE)
+        self.pixels: np.ndarray | None = None
+
+    def show_field(self, data: np.ndarray, cmap: str, clim: tuple[float, float]) -> None:
+        self.shape = data.shape
+        rgb = np.ascontiguousarray(field_picture(data, cmap, clim, min_size=_PICTURE)[:_PICTURE, :_PICTURE])
+        self.pixels = rgb
+        h, w, _ = rgb.shape
+        image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.setPixmap(QPixmap.fromImage(image))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        nx, ny = self.shape
+        scale = max(1, -(-_PICTURE // max(nx, ny)))
+        pos = event.position()
+        ix, row = int(pos.x()) // scale, int(pos.y()) // scale
+        if 0 <= ix < nx and 0 <= row < ny:
+            self.sig_cell_clicked.emit(ix, ny - 1 - row)
+
+
+class _MaterialBox(QGroupBox):
+    """The material a clicked grain gets."""
+
+    def __init__(self) -> None:
+        super().__init__("Grain material (click a grain)")
+        form = QFormLayout(self)
+        self.fields: dict[str, QDoubleSpinBox] = {}
+        for name, label, scale, decimals in (
+            ("E", "E (GPa)", 1e-3, 0),
+            ("nu", "ν", 1.0, 3),
+            ("xi0", "ξ0 (MPa)", 1.0, 0),
+            ("h0", "h0 (GPa)", 1e-3, 1),
+        ):
+            box = QDoubleSpinBox()
+            box.setObjectName(f"stress_{name}")
+            lo, hi = RANGES[name]
+            box.setDecimals(decimals)
+            box.setRange(lo * scale, hi * scale)
+            box.setValue((lo + hi) / 2 * scale)
+            self.fields[name] = box
+            form.addRow(label, box)
+        self.paint = QCheckBox("Clicking a grain assigns this material")
+        self.paint.setObjectName("stress_paint")
+        form.addRow(self.paint)
+
+    def properties(self) -> np.ndarray:
+        """``(E, nu, xi0, h0)`` in solver units (MPa)."""
+        scales = {"E": 1e3, "nu": 1.0, "xi0": 1.0, "h0": 1e3}
+        return np.array([self.fields[n].value() * scales[n] for n in ("E", "nu", "xi0", "h0")])
+
+
+class StressView(QWidget):
+    """The stress page. ``model`` defaults to the shipped stress model; without one the solver plays alone."""
+
+    sig_status = Signal(str)
+    """A short message for the status bar."""
+    sig_file_opened = Signal(str)
+    """A model file opened successfully (path), for the recent files."""
+
+    def __init__(self, model: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: ModelSession | None = None
+        self.model_path: Path | None = None
+        self.frames: list[StressFrame] = []  # the playing cell's history, one frame per increment
+        self.target = 0
+        self.micro = sample_microstructure(np.random.default_rng(0), (_SIZE, _SIZE))
+        self.play: StressPlay | None = None
+        self.stepper: Stepper | None = None
+        self._initial_model = model
+        self._started = False
+        self._build()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._started:
+            # The model and the solver's thread start when the page is first seen, not with the window.
+            self._started = True
+            path = self._initial_model if self._initial_model is not None else default_stress_model()
+            if self.session is None and (path is None or not self.open_model(path)):
+                self._restart()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # Loading a cell behind a page nobody sees would only take a core from training.
+        self.play_button.setChecked(False)
+        super().hideEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the stepping thread (the application is closing)."""
+        if self.stepper is not None:
+            self.stepper.stop()
+
+    # Layout -----------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.kind = QComboBox()
+        self.kind.setObjectName("stress_microstructure")
+        self.kind.addItems(list(MICROSTRUCTURES))
+        self.seed = QSpinBox()
+        self.seed.setObjectName("stress_seed")
+        self.seed.setRange(0, 1_000_000)
+        self.new_button = QPushButton("New microstructure")
+        self.new_button.setObjectName("stress_new")
+        micro_box = QGroupBox("Microstructure")
+        form = QFormLayout(micro_box)
+        form.addRow("Kind", self.kind)
+        form.addRow("Seed", self.seed)
+        form.addRow(self.new_button)
+        self.material = _MaterialBox()
+        self.feed = QComboBox()
+        self.feed.setObjectName("stress_feed")
+        self.feed.addItems(["its own prediction (rollout)", "the solver's field (one step)"])
+        self.open_button = QPushButton("Open model…")
+        self.model_label = QLabel("No model: solver only")
+        self.model_label.setWordWrap(True)
+        model_box = QGroupBox("Network")
+        col = QVBoxLayout(model_box)
+        col.addWidget(self.model_label)
+        col.addWidget(QLabel("Each increment the network is fed"))
+        col.addWidget(self.feed)
+        col.addWidget(self.open_button)
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("stress_play")
+        self.play_button.setCheckable(True)
+        self.reset_button = QPushButton("Unload")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("stress_load")
+        self.slider.setRange(0, MAX_INCREMENTS)
+        self.load_label = QLabel()
+        load_box = QGroupBox("Load")
+        grid = QGridLayout(load_box)
+        grid.addWidget(self.slider, 0, 0, 1, 2)
+        grid.addWidget(self.load_label, 1, 0, 1, 2)
+        grid.addWidget(self.play_button, 2, 0)
+        grid.addWidget(self.reset_button, 2, 1)
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 4, 0)
+        for box in (load_box, micro_box, self.material, model_box):
+            column.addWidget(box)
+        column.addStretch(1)
+
+        self.network_image = FieldImage("network σvM", "stress_network")
+        self.solver_image = FieldImage("solver σvM", "stress_solver")
+        self.error_image = FieldImage("network − solver", "stress_error")
+        pictures = QGridLayout()
+        for i, (title, image) in enumerate(
+            (
+                ("Network σvM (MPa)", self.network_image),
+                ("Solver σvM (MPa)", self.solver_image),
+                ("Network − solver (MPa)", self.error_image),
+            )
+        ):
+            pictures.addWidget(QLabel(title), 0, i)
+            pictures.addWidget(image, 1, i)
+        self.range_label = QLabel()
+        self.readouts = QLabel()
+        self.readouts.setObjectName("stress_readouts")
+        self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = message_label("stress_message")
+        view = QVBoxLayout()
+        view.addWidget(self.message)
+        view.addLayout(pictures)
+        view.addWidget(self.range_label)
+        view.addWidget(self.readouts)
+        view.addStretch(1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(sidebar_scroll(side))
+        row.addLayout(view, 1)
+
+        self.new_button.clicked.connect(self._on_new_clicked)
+        self.kind.currentIndexChanged.connect(self._on_new_clicked)
+        self.play_button.toggled.connect(self._on_play_toggled)
+        self.reset_button.clicked.connect(self._restart)
+        self.slider.valueChanged.connect(self._on_slider_changed)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.feed.currentIndexChanged.connect(self._restart)
+        for image in (self.network_image, self.solver_image, self.error_image):
+            image.sig_cell_clicked.connect(self._on_cell_clicked)
+
+    # Model ------------------------------------------------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def open_model(self, path: Path) -> bool:
+        """Use the stress model ``path``; on failure say why and keep the one before."""
+        try:
+            session = ModelSession(path)
+            info = session.info
+            if info.system != "stress" or list(info.layout["state"]) != ["sigma_vM"]:
+                raise ModelError(path, f"a {info.system} model predicting {', '.join(info.layout['state'])}")
+        except ModelError as exc:
+            self.show_message(f"Cannot use {path}: {exc.problem}")
+            return False
+        self.session, self.model_path = session, Path(path)
+        self.model_label.setText(f"{Path(path).name} ({session.device})")
+        self.show_message("")
+        self.sig_file_opened.emit(str(path))
+        self._restart()
+        return True
+
+    def load_model(self, path: Path, provider: str = "") -> bool:
+        return self.open_model(path)
+
+    def _on_open_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a stress model", "", "Fieldcast models (*.onnx)")
+        if path:
+            self.open_model(Path(path))
+
+    # Cell and stepping ------------------------------------------------------------------------------------
+    def _on_new_clicked(self, *_args) -> None:
+        kind, grains = MICROSTRUCTURES[self.kind.currentText()]
+        rng = np.random.default_rng(self.seed.value())
+        self.micro = sample_microstructure(rng, (_SIZE, _SIZE), kind=kind, grains=grains)
+        self._restart()
+
+    def _on_cell_clicked(self, ix: int, iy: int) -> None:
+        if not self.material.paint.isChecked():
+            return
+        grain = int(self.micro.grains[ix, iy])
+        props = self.micro.properties.copy()
+        props[grain] = self.material.properties()
+        self.micro = Microstructure(self.micro.grains, props)
+        self.sig_status.emit(f"grain {grain} has a new material; the cell is unloaded")
+        self._restart()
+
+    def _restart(self, *_args) -> None:
+        """Unload: a fresh solver (and network) on the current microstructure."""
+        if self.stepper is not None:
+            self.stepper.stop()
+        run, layout = None, None
+        if self.session is not None:
+            session = self.session
+            run, layout = (lambda x: session.run(x)[OUTPUT]), dict(session.info.layout)
+        feed = "network" if self.feed.currentIndex() == 0 else "solver"
+        self.play = StressPlay(self.micro, run, layout, feed)
+        self.frames = self.play.history
+        self.target = 0
+        self.stepper = Stepper(self.play)
+        self.stepper.rate = 0.0
+        play = self.play
+        self.stepper.sig_frame.connect(lambda frame: self._on_frame(frame, play))
+        self.stepper.sig_error.connect(self._on_error)
+        self.stepper.start()
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(False)
+        self.play_button.blockSignals(False)
+        self.slider.blockSignals(True)
+        self.slider.setValue(0)
+        self.slider.blockSignals(False)
+        self._show(self.frames[0])
+
+    def _on_play_toggled(self, playing: bool) -> None:
+        if playing:
+            self._go_to(MAX_INCREMENTS)
+        elif self.stepper is not None:
+            self.stepper.pause()
+            self.target = len(self.frames) - 1
+
+    def _on_slider_changed(self, value: int) -> None:
+        self._go_to(value)
+
+    def _go_to(self, increment: int) -> None:
+        self.target = increment
+        if increment < len(self.frames):
+            self._show(self.frames[increment])
+        elif self.stepper is not None:
+            self.stepper.play()
+
+    def _on_frame(self, frame: StressFrame, play: StressPlay) -> None:
+        if play is not self.play:
+            return  # a frame of a cell unloaded since
+        if self.stepper is not None:
+            self.stepper.frame_received()
+        if frame.increment >= self.target or frame.increment >= MAX_INCREMENTS:
+            if self.stepper is not None:
+                self.stepper.pause()
+            if frame.increment >= MAX_INCREMENTS:
+                self.play_button.setChecked(False)
+        self.slider.blockSignals(True)
+        self.slider.setValue(max(self.slider.value(), frame.increment))
+        self.slider.blockSignals(False)
+        self._show(frame)
+
+    def _on_error(self, message: str) -> None:
+        self.show_message(f"Stopped: {message}")
+        self.play_button.setChecked(False)
+
+    # Drawing ----------------------------------------------------------------------------------------------
+    def _show(self, frame: StressFrame) -> None:
+        top = max(
+            1.0, float(frame.solver.max()), float(frame.network.max()) if frame.network is not None else 0
+        )
+        self.solver_image.show_field(frame.solver, "inferno", (0.0, top))
+        self.load_label.setText(f"F11 = {frame.f11:.4f}  (increment {frame.increment} of {MAX_INCREMENTS})")
+        computed = [f for f in self.frames[1:] if f.increment <= frame.increment]
+        solver_ms = 1e3 * np.mean([f.solver_seconds for f in computed]) if computed else 0.0
+        text = f"solver {solver_ms:.1f} ms per increment"
+        if frame.network is None:
+            blank = np.zeros_like(frame.solver)
+            self.network_image.show_field(blank, "inferno", (0.0, 1.0))
+            self.error_image.show_field(blank, "coolwarm", (-1.0, 1.0))
+            self.range_label.setText(f"σvM 0 to {top:.0f} MPa")
+        else:
+            error = frame.error
+            peak = max(1.0, float(np.abs(error).max()))
+            self.network_image.show_field(frame.network, "inferno", (0.0, top))
+            self.error_image.show_field(error, "coolwarm", (-peak, peak))
+            net_ms = 1e3 * np.mean([f.network_seconds for f in computed]) if computed else 0.0
+            boundary, inside = grain_error(self.micro.grains, error)
+            self.range_label.setText(f"σvM 0 to {top:.0f} MPa; difference ±{peak:.1f} MPa")
+            text = (
+                f"MAE {frame.mae:.2f} MPa (grain boundaries {boundary:.2f}, grain interiors {inside:.2f}) · "
+                f"{text} · network {net_ms:.1f} ms per increment"
+            )
+            if net_ms > 0:
+                text += f" ({solver_ms / net_ms:.0f}× faster)"
+        self.readouts.setText(text)

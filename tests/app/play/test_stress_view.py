@@ -1,0 +1,105 @@
+"""The Play panel's stress page under Xvfb: play the load, drag the slider back, click a grain's material."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx_models import make_conv_model
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from fieldcast.engine.model_format import ModelInfo
+
+pytestmark = pytest.mark.gui
+
+
+def write_stress_model(path):
+    """A linear stand-in: next sigma_vM = sigma_vM + 0.2 MPa/GPa * E (an elastic step of 2e-4 in uniaxial
+    stress), so its error against the solver is known to be nonzero and finite."""
+    info = ModelInfo(
+        system="stress",
+        input_channels=("sigma_vM", "E", "nu", "xi0", "h0"),
+        output_channels=("sigma_vM",),
+        history=1,
+        layout={
+            "state": ["sigma_vM"],
+            "history_state": ["sigma_vM"],
+            "controls": ["E", "nu", "xi0", "h0"],
+            "vectors": [],
+            "solid": None,
+            "nonnegative": [],
+        },
+        input_units=("MPa", "GPa", "1", "MPa", "GPa"),
+        output_units=("MPa",),
+        grid=(64, 64),
+        grid_multiple=8,
+        dt=0.2,
+        time_units="s",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weight = np.array([1.0, 0.2, 0.0, 0.0, 0.0], np.float32).reshape(1, 5, 1, 1)
+    return make_conv_model(path, info, weight, np.zeros(1, np.float32))
+
+
+@pytest.fixture
+def stress(qtbot, tmp_path):
+    from fieldcast.app.play.panel import PlayPanel
+
+    panel = PlayPanel(runs=tmp_path / "runs", autoplay=False)
+    panel.resize(1300, 850)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model = write_stress_model(tmp_path / "stress" / "model.onnx")
+    assert panel.open_model(model)  # routed to the stress page
+    view = panel.stress
+    qtbot.waitUntil(view.isVisible)
+    assert panel.system_combo.currentText() == "Polycrystal stress"
+    yield view
+    panel.shutdown()
+
+
+def test_play_loads_the_cell_and_the_slider_goes_back(qtbot, stress):
+    QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(stress.frames) > 6, timeout=30_000)
+    QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)  # pause
+    frames = list(stress.frames)
+    last = frames[-1]
+    assert last.solver.mean() > frames[1].solver.mean() > 0  # the solver's stress grows with the load
+    # the stand-in network's own rollout: E * 0.2 MPa per increment, exactly
+    np.testing.assert_allclose(last.network, stress.play.controls["E"] * 0.2 * last.increment, rtol=1e-4)
+    assert f"MAE {last.mae:.2f} MPa" in stress.readouts.text()
+    assert "ms per increment" in stress.readouts.text()
+    # dragging the slider back to increment 2 shows that increment again (kept, not recomputed)
+    stress.slider.setFocus()
+    stress.slider.setValue(stress.slider.value())
+    for _ in range(stress.slider.value() - 2):
+        QTest.keyClick(stress.slider, Qt.Key.Key_Left)
+    assert "increment 2 of" in stress.load_label.text()
+    pixels = stress.solver_image.pixels.copy()
+    stress._show(frames[2])
+    assert np.array_equal(pixels, stress.solver_image.pixels)
+
+
+def test_clicking_a_grain_gives_it_the_chosen_material(qtbot, stress):
+    stress.material.fields["E"].setValue(290.0)
+    QTest.mouseClick(stress.material.paint, Qt.MouseButton.LeftButton)
+    assert stress.material.paint.isChecked()
+    # the picture is 256 px for 64 cells: 4 px per cell, top row = highest y
+    ix, iy = 10, 50
+    grain = int(stress.micro.grains[ix, iy])
+    QTest.mouseClick(
+        stress.solver_image, Qt.MouseButton.LeftButton, pos=QPoint(4 * ix + 2, 4 * (63 - iy) + 2)
+    )
+    assert stress.micro.properties[grain, 0] == pytest.approx(290e3)
+    assert stress.play.controls["E"][ix, iy] == pytest.approx(290.0)
+    assert len(stress.frames) == 1  # a new material unloads the cell
+
+
+def test_new_microstructure_from_the_chooser(qtbot, stress):
+    stress.kind.setCurrentText("Circular inclusion")
+    assert stress.micro.n_grains == 2
+    assert stress.micro.grains[32, 32] == 1
+    stress.kind.setCurrentText("Voronoi, 20 grains")
+    QTest.mouseClick(stress.new_button, Qt.MouseButton.LeftButton)
+    assert stress.micro.n_grains == 20
