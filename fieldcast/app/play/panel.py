@@ -44,6 +44,7 @@ from fieldcast.app.play.sidebar import (
 )
 from fieldcast.app.play.simulation import Frame, ModelBackend, Simulation, SolverBackend
 from fieldcast.app.play.stepper import Stepper
+from fieldcast.app.play.stress_view import StressView
 from fieldcast.app.play.tools import Painter, ToolBox
 from fieldcast.app.play.trajectory_view import TrajectoryView
 from fieldcast.widgets.field_canvas import FieldCanvas
@@ -74,6 +75,7 @@ class PlayPanel(Panel):
         ("Smoke", "smoke_page"),
         ("Printer trajectory (G-code)", "trajectory"),
         ("Laser melting", "melt"),
+        ("Polycrystal stress", "stress"),
         ("Field model (any system)", "field"),
     )
 
@@ -110,6 +112,7 @@ class PlayPanel(Panel):
         self.trajectory = TrajectoryView(runs if runs is not None else app_paths().runs)
         self.melt = MeltView(runs if runs is not None else app_paths().runs)
         self.field = FieldView(runs if runs is not None else app_paths().runs)
+        self.stress = StressView()
         self.system_combo = QComboBox()
         self.system_combo.setObjectName("play_system")
         self.system_combo.addItems([label for label, _ in self.SYSTEMS])
@@ -146,6 +149,7 @@ class PlayPanel(Panel):
         self.pages.addWidget(self.trajectory)
         self.pages.addWidget(self.melt)
         self.pages.addWidget(self.field)
+        self.pages.addWidget(self.stress)
         top = QHBoxLayout()
         top.addWidget(QLabel("System"))
         top.addWidget(self.system_combo)
@@ -162,6 +166,8 @@ class PlayPanel(Panel):
         self.melt.sig_file_opened.connect(self.sig_file_opened)
         self.field.sig_status.connect(self.sig_status)
         self.field.sig_file_opened.connect(self.sig_file_opened)
+        self.stress.sig_status.connect(self.sig_status)
+        self.stress.sig_file_opened.connect(self.sig_file_opened)
         self.field.sig_model_requested.connect(self._on_field_model_requested)
         self.stepper.sig_frame.connect(self._on_stepper_frame)
         self.stepper.sig_error.connect(self._on_stepper_error)
@@ -217,6 +223,7 @@ class PlayPanel(Panel):
         self.trajectory.shutdown()
         self.melt.shutdown()
         self.field.shutdown()
+        self.stress.shutdown()
         self.timer.stop()
         if self.recorder is not None:
             self.output.record_button.setChecked(False)
@@ -281,6 +288,8 @@ class PlayPanel(Panel):
             return self.melt.open_model(path)  # it reports the file as opened itself
         if route.page == "field":
             return self.field.load_model(path, provider)  # so does the field page
+        if route.page == "stress":
+            return self.stress.open_model(path)  # so does the stress page
         opened = self.load_model(str(path), provider)
         if opened:
             self.picker.add_file(path)

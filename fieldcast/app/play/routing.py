@@ -1,4 +1,4 @@
-"""Which Play page shows a file: smoke, melt, trajectory or the generic field page, or none and why.
+"""Which Play page shows a file: smoke, melt, trajectory, stress or the generic field page, or none and why.
 
 One answer for every way a model arrives (File > Open, a drop, ``fieldcast play FILE``, the model pickers,
 "Open in Play" on a run), read from the file's own metadata. No Qt here, so the command line can ask before
@@ -15,7 +15,7 @@ __all__ = ["GCODE_SUFFIXES", "PAGES", "Route", "route_file"]
 
 GCODE_SUFFIXES = (".gcode", ".gco", ".g")
 #: the pages a file can go to
-PAGES = ("smoke", "melt", "trajectory", "field")
+PAGES = ("smoke", "melt", "trajectory", "stress", "field")
 
 # What the smoke page feeds a model and reads back (simulation.ModelBackend).
 _SMOKE_STATE = ["density", "velocity_x", "velocity_y"]
@@ -66,6 +66,8 @@ def route_file(path: str | os.PathLike) -> Route:
         return Route("melt")
     if info.system == "trajectory":
         return Route("trajectory")
+    if info.system == "stress" and list(lay["state"]) == ["sigma_vM"]:
+        return Route("stress")
     problem = field_play_problem(info)
     if problem:
         return Route(None, problem)
