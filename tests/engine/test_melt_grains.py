@@ -29,20 +29,20 @@ def _mul(a, b):
 
 
 def test_z_key_corners_are_red_green_blue():
-    np.testing.assert_allclose(ipf_rgb(np.array([0.0, 0.0, 1.0])), [1, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(ipf_rgb(np.array([1.0, 0.0, 1.0])), [0, 1, 0], atol=1e-12)
-    np.testing.assert_allclose(ipf_rgb(np.array([1.0, 1.0, 1.0])), [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(ipf_rgb(np.array([0.0, 0.0, 1.0])), [1, 0, 0], atol=1e-4)
+    np.testing.assert_allclose(ipf_rgb(np.array([1.0, 0.0, 1.0])), [0, 1, 0], atol=1e-4)
+    np.testing.assert_allclose(ipf_rgb(np.array([1.0, 1.0, 1.0])), [0, 0, 1], atol=1e-4)
     # Through orientations: identity puts crystal [001] along sample Z (red); a 45° turn about sample Y
     # puts [101] there (green); the rotation taking [111] onto Z gives blue.
     z_key = slice(6, 9)
     identity = np.array([[1.0, 0, 0, 0]])
-    np.testing.assert_allclose(ipf_colors(identity)[0, z_key], [1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(ipf_colors(identity)[0, z_key], [1, 0, 0], atol=1e-4)
     to_101 = _quat([0, 1, 0], -np.pi / 4)[None]
-    np.testing.assert_allclose(ipf_colors(to_101)[0, z_key], [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(ipf_colors(to_101)[0, z_key], [0, 1, 0], atol=1e-4)
     d = np.array([1.0, 1.0, 1.0]) / np.sqrt(3)
     axis = np.cross(d, [0, 0, 1])
     to_111 = _quat(axis, np.arccos(d[2]))[None]
-    np.testing.assert_allclose(ipf_colors(to_111)[0, z_key], [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(ipf_colors(to_111)[0, z_key], [0, 0, 1], atol=1e-4)
 
 
 def test_symmetry_equivalent_orientations_share_colours():
