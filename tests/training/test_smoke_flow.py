@@ -15,9 +15,10 @@ from fieldcast.training.models.smoke_flow import curl_faces, curl_velocity
 from fieldcast.training.trainer import Trainer
 
 
-def _model(frames: int = 3, seed: int = 0):
+def _model(frames: int = 3, seed: int = 0, advection: str = "semi_lagrangian"):
     torch.manual_seed(seed)
-    model = build_model("smoke_flow", {"frames": frames, "coarsen": 2, "depth": 1, "base_width": 8})
+    args = {"frames": frames, "coarsen": 2, "depth": 1, "base_width": 8, "density_advection": advection}
+    model = build_model("smoke_flow", args)
     # A trained-looking head instead of the zero start, so the checks see a flow that really changes.
     torch.nn.init.normal_(model.net.head.weight, std=0.5)
     torch.nn.init.normal_(model.net.head.bias, std=0.5)
@@ -56,10 +57,11 @@ def test_velocity_change_is_the_curl_of_the_stream_change():
     torch.testing.assert_close(y[:, 2] - x[:, 2], dvy, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("advection", ["semi_lagrangian", "maccormack"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_no_smoke_is_created_outside_emitters(seed):
+def test_no_smoke_is_created_outside_emitters(seed, advection):
     rng = np.random.default_rng(seed)
-    model = _model(seed=seed)
+    model = _model(seed=seed, advection=advection)
     x = _inputs(rng)
     with torch.no_grad():
         y = model(x, x)
@@ -145,11 +147,12 @@ def test_frames_per_step_must_match_the_data(tmp_path):
         list(Trainer(recipe_from_dict(_recipe(1e-3, 1), source="x"), ds, None).run())
 
 
-def test_exported_graph_matches_torch_on_another_grid(tmp_path):
+@pytest.mark.parametrize("advection", ["semi_lagrangian", "maccormack"])
+def test_exported_graph_matches_torch_on_another_grid(tmp_path, advection):
     from fieldcast.training.export_onnx import to_onnx
     from fieldcast.training.rollout import SurrogateStep
 
-    model = _model(frames=2)
+    model = _model(frames=2, advection=advection)
     step = SurrogateStep(model, [0.1] * 6, [0.3] * 6, [0.0] * 3, [1.0] * 3).eval()
     onnx_model = to_onnx(step, (16, 16), dynamic_grid=True)
     session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
