@@ -450,9 +450,7 @@ def iter_report(
 
     problem = plots_unavailable()
     if problem:
-        raise ValueError(
-            f"a report {problem[len('pictures ') :]}" if problem.startswith("pictures ") else problem
-        )
+        raise ValueError(problem.replace("pictures need", "a report needs", 1))
     token = token or CancelToken()
     options = options or ReportOptions()
     run_dir, model, data = resolve_source(Path(source), Path(data) if data else None)

@@ -112,7 +112,7 @@ def _recipe_table(runs: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]
         values = [f.get(key, "—") for f in flat]
         if len({repr(v) for v in values}) > 1:
             row = len(rows)
-            rows.append([key, *(str(v) for v in values)])
+            rows.append([key, *values])
             marks.update({(row, c): "diff" for c in range(1, len(values) + 1)})
     return ["recipe setting", *(r.path.name for r in runs)], rows, marks, len(keys)
 
@@ -125,7 +125,7 @@ def iter_compare_report(
 
     problem = plots_unavailable()
     if problem:
-        raise ValueError(problem)
+        raise ValueError(problem.replace("pictures need", "a report needs", 1))
     if not 2 <= len(run_dirs) <= _MAX_RUNS:
         raise ValueError(f"a comparison takes 2 to {_MAX_RUNS} run folders, got {len(run_dirs)}")
     token = token or CancelToken()
