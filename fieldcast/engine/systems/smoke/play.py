@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 
 import numpy as np
-from scipy.ndimage import maximum_filter
+from scipy.ndimage import maximum_filter1d
 
 from fieldcast.engine.metrics import divergence_norm
 
@@ -130,12 +130,13 @@ def impose_controls(
             changed |= moved
             removed += total - max(budget, 0.0)
             rho *= scale
-    speed = np.hypot(vx, vy)
-    fast = speed > SPEED_MAX + BOUND_TOLERANCE
+    speed2 = vx * vx
+    speed2 += vy * vy
+    fast = speed2 > (SPEED_MAX + BOUND_TOLERANCE) ** 2
     if fast.any():
         readout["speed_cells"] = float(fast.sum()) / n_cells
         changed |= fast
-        scale = SPEED_MAX / speed[fast]
+        scale = SPEED_MAX / np.sqrt(speed2[fast])
         vx[fast] *= scale
         vy[fast] *= scale
     readout["bounded_cells"] = float(changed.sum()) / n_cells
@@ -152,7 +153,9 @@ def advected_bound(previous: np.ndarray, vx: np.ndarray, vy: np.ndarray, frames:
     frame around it tolerates a surrogate's velocity error and the flow's change along the way.
     """
     nx, ny = previous.shape
-    neighbourhood = maximum_filter(previous, size=2 * max(1, frames) + 1, mode="nearest")
+    size = 2 * max(1, frames) + 1  # a square window, as two 1-D passes (several times faster than one 2-D)
+    neighbourhood = maximum_filter1d(previous, size, axis=0, mode="nearest")
+    neighbourhood = maximum_filter1d(neighbourhood, size, axis=1, mode="nearest")
     ix = np.rint(np.arange(nx, dtype=np.float32)[:, None] - frames * vx).astype(np.intp)
     iy = np.rint(np.arange(ny, dtype=np.float32)[None, :] - frames * vy).astype(np.intp)
     np.clip(ix, 0, nx - 1, out=ix)
