@@ -47,6 +47,8 @@ class SmokeFlowConfig:
     advect_velocity: bool = False  # carry the flow along itself first, as the solver does, then add curl(Δψ)
     hold_emitter_velocity: bool = False  # keep the input's velocity inside emitters instead of learning it
     density_advection: str = "semi_lagrangian"  # or "maccormack": second order, limited (less diffusion)
+    project: bool = False  # remove the input flow's divergence with a free-space pressure solve first
+    project_radius: int = 16  # reach of that solve's kernel, in coarse cells
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -112,6 +114,28 @@ def maccormack(field: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: floa
     return torch.minimum(torch.maximum(corrected, both[:, 0]), both[:, 1])
 
 
+def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
+    """Cross-correlation weights (2, 1, k, k) giving ∇p from a divergence field, k = 2 ``radius`` + 1.
+
+    In free space ∇²p = div v has p = G * div v with G = ln(r) / 2π, so ∇p = ∇G * div v with
+    ∇G(r) = r / (2π r²). On a grid of ``spacing`` cells, each offset k carries ``spacing² ∇G(spacing k)`` = spacing k / (2π |k|²);
+    cross-correlation reads the kernel at -k, hence the sign.
+    """
+    ax = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kx, ky = torch.meshgrid(ax, ax, indexing="ij")
+    r2 = kx * kx + ky * ky
+    r2[radius, radius] = 1.0  # the centre carries nothing (kx = ky = 0 there)
+    scale = -spacing / (2.0 * torch.pi * r2)
+    return torch.stack([kx * scale, ky * scale]).unsqueeze(1).to(torch.float32)
+
+
+def central_divergence(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
+    """Central-difference divergence of cell-centred velocity (B, nx, ny), zero on the outermost cells."""
+    dx = F.pad(vx[:, 2:, :] - vx[:, :-2, :], (0, 0, 1, 1))
+    dy = F.pad(vy[:, :, 2:] - vy[:, :, :-2], (1, 1, 0, 0))
+    return 0.5 * (dx + dy)
+
+
 @register_model("smoke_flow", SmokeFlowConfig, version="1")
 class SmokeFlow(nn.Module):
     """Network for the flow, fixed structure for incompressibility, advection and emission (see module)."""
@@ -135,6 +159,9 @@ class SmokeFlow(nn.Module):
                 padding_mode=config.padding_mode,
             )
         )
+        if config.project:
+            kernel = pressure_kernel(config.project_radius, float(config.coarsen))
+            self.register_buffer("pressure_kernel", kernel, persistent=False)
         # Start as "flow unchanged, smoke carried by it": the head begins at zero.
         nn.init.zeros_(self.net.head.weight)
         nn.init.zeros_(self.net.head.bias)
@@ -159,6 +186,18 @@ class SmokeFlow(nn.Module):
             vx, vy = both[:, 0], both[:, 1]
         return vx, vy
 
+    def _projected(self, vx: torch.Tensor, vy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flow less the pressure gradient of its divergence, solved in free space on the coarse grid
+        (what the solver's projection does when an emitter blows into still air: the flow around it)."""
+        c = self.config
+        div = central_divergence(vx, vy).unsqueeze(1)
+        if c.coarsen > 1:
+            div = F.avg_pool2d(div, c.coarsen)
+        grad = F.conv2d(div, self.pressure_kernel, padding=c.project_radius)  # (B, 2, nx/c, ny/c)
+        if c.coarsen > 1:
+            grad = F.interpolate(grad, size=vx.shape[-2:], mode="bilinear", align_corners=False)
+        return vx - grad[:, 0], vy - grad[:, 1]
+
     def _advect(self, density: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
         if self.config.density_advection == "maccormack":
             return maccormack(density, vx, vy, 1.0)
@@ -178,6 +217,8 @@ class SmokeFlow(nn.Module):
         out = self._maps(z)
         dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
         bx, by = self._self_advected(vx, vy) if c.advect_velocity else (vx, vy)
+        if c.project:
+            bx, by = self._projected(bx, by)
         vx1, vy1 = (bx + dvx) * fluid, (by + dvy) * fluid
         if c.hold_emitter_velocity:
             # Inside emitters the flow keeps the velocity it has now: the emitter's, imposed by Play on every
