@@ -118,8 +118,9 @@ def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
     """Cross-correlation weights (2, 1, k, k) giving ∇p from a divergence field, k = 2 ``radius`` + 1.
 
     In free space ∇²p = div v has p = G * div v with G = ln(r) / 2π, so ∇p = ∇G * div v with
-    ∇G(r) = r / (2π r²). On a grid of ``spacing`` cells, each offset k carries ``spacing² ∇G(spacing k)`` = spacing k / (2π |k|²);
-    cross-correlation reads the kernel at -k, hence the sign.
+    ∇G(r) = r / (2π r²). On a grid of ``spacing`` cells, each offset k carries
+    ``spacing² ∇G(spacing k)`` = spacing k / (2π |k|²); cross-correlation reads the kernel at -k, hence the
+    sign.
     """
     ax = torch.arange(-radius, radius + 1, dtype=torch.float64)
     kx, ky = torch.meshgrid(ax, ax, indexing="ij")
