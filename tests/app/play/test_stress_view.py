@@ -61,13 +61,15 @@ def stress(qtbot, tmp_path):
 
 def test_play_loads_the_cell_and_the_slider_goes_back(qtbot, stress):
     QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(stress.frames) > 6, timeout=30_000)
+    qtbot.waitUntil(lambda: len(stress.frames) > 4, timeout=120_000)
     QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)  # pause
     frames = list(stress.frames)
     last = frames[-1]
     assert last.solver.mean() > frames[1].solver.mean() > 0  # the solver's stress grows with the load
     # the stand-in network's own rollout: E * 0.2 MPa per increment, exactly
-    np.testing.assert_allclose(last.network, stress.play.controls["E"] * 0.2 * last.increment, rtol=1e-4)
+    for frame in (frames[1], last):  # every increment keeps its own field
+        expected = stress.play.controls["E"] * 0.2 * frame.increment
+        np.testing.assert_allclose(frame.network, expected, rtol=1e-4)
     assert f"MAE {last.mae:.2f} MPa" in stress.readouts.text()
     assert "ms per increment" in stress.readouts.text()
     # dragging the slider back to increment 2 shows that increment again (kept, not recomputed)

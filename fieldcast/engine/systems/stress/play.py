@@ -67,7 +67,7 @@ def network_step(
         raise ValueError(f"the model predicts {', '.join(state)}; the stress page needs sigma_vM alone")
     planes = [von_mises] + [controls[name] for name in layout["controls"]]
     x = np.stack(planes)[None].astype(np.float32)  # (1, 5, nx, ny)
-    return np.asarray(run(x), np.float32)[0, 0]
+    return np.array(run(x), np.float32)[0, 0]  # a copy: a session may reuse its output buffer
 
 
 def grain_error(grains: np.ndarray, error: np.ndarray) -> tuple[float, float]:
