@@ -128,7 +128,10 @@ class _Builder:
     def recipe(self) -> rh.Section:
         s = rh.Section("recipe", "Recipe and provenance")
         facts = run_facts(self.run, self.info, self.model, self.data)
-        s.add(rh.table(["", "value"], facts, css="facts"))
+        cut = next((i for i, (k, _) in enumerate(facts) if k == "exported model"), len(facts))
+        parts = [("run", facts[:cut]), ("model", facts[cut:])]
+        tables = "".join(rh.table([title, ""], rows, css="facts") for title, rows in parts if rows)
+        s.add(f'<div class="cols">{tables}</div>')
         if self.run is not None and self.run.config:
             text = yaml.safe_dump(self.run.config, sort_keys=False)
             s.add(f"<details><summary>Recipe (config.yaml)</summary><pre>{rh.cell(text)}</pre></details>")

@@ -35,7 +35,8 @@ table{border-collapse:collapse;font-size:12.5px;margin:6px 0 10px 0}
 th,td{border:1px solid #d9dce3;padding:3px 8px;text-align:right}
 th{background:#eef0f4}
 td.l,th.l{text-align:left}
-table.facts td{text-align:left}
+table.facts td,table.facts th{text-align:left}
+div.cols{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 details{margin:8px 0}summary{cursor:pointer;font-size:13px;font-weight:bold}
 pre{font-size:12px;background:#f7f8fa;padding:8px;border:1px solid #e1e4ea}
 td.best{font-weight:bold;background:#e3f4ea}

@@ -39,10 +39,7 @@ def run_facts(run: Any, info: Any, model: Path | None, data: Path | None) -> lis
             ("recipe hash", status.get("config_hash")),
             ("data", (side.get("data") or {}).get("path") or (run.config.get("data") or {}).get("path")),
             ("data hash", (side.get("data") or {}).get("hash")),
-            (
-                "best checkpoint",
-                f"step {side.get('step')}, {side.get('monitor')} {side.get('metric')}" if side else None,
-            ),
+            ("best checkpoint", _checkpoint(side)),
             ("last update", status.get("updated")),
         ]
     if info is not None:
@@ -65,6 +62,14 @@ def run_facts(run: Any, info: Any, model: Path | None, data: Path | None) -> lis
         ]
     rows.append(("evaluated on", str(data) if data else "—"))
     return [(k, v) for k, v in rows if v not in (None, "")]
+
+
+def _checkpoint(side: dict[str, Any]) -> str | None:
+    if not side:
+        return None
+    metric = side.get("metric")
+    value = f"{metric:.4g}" if isinstance(metric, (int, float)) else metric
+    return f"step {side.get('step')}, {side.get('monitor')} {value}"
 
 
 def _better(a: float | None, b: float | None, higher: bool) -> bool:
