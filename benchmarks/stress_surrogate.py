@@ -1,0 +1,197 @@
+"""Stress surrogates (the shipped ONNX files by default) against the FFT J2 solver, on microstructures made here.
+
+    python benchmarks/stress_surrogate.py [--model ONNX] [--paper-model ONNX] [--microstructures 20]
+                                          [--seed 424242] [--plots DIR]
+
+Trains nothing. Draws ``--microstructures`` ten-grain 64² Voronoi cells from ``--seed`` (not the training
+seed), loads each over 40 increments (F11 up to 1.008) with the reference solver, timing every increment,
+and scores each model on them:
+
+- MAE (MPa) of one step, σvM(t) → σvM(t+Δt) from the solver's field, over the increments up to F11 = 1.004
+  (the training range), and over those beyond it (the extrapolation range);
+- rollout MAE (MPa): the network fed its own predictions from the unloaded cell over all 20 training-range
+  increments (mean over the increments, and at the last);
+- where the error sits: MAE on grain-boundary cells, triple-junction cells and grain interiors;
+- the time per increment of the network (batch 1, one thread) against the solver's (one thread), and their
+  ratio.
+
+Ends with ``RESULT mae_mpa=… mae_paper_setup_mpa=… mae_extrap_mpa=… rollout_mae_mpa=… speedup=…`` (the first,
+the extrapolation and rollout figures and the speed-up are the shipped model's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+TRAIN_LAST = 20  # frame at F11 = 1.004
+INCREMENTS = 40
+
+
+def _shipped(name: str) -> Path:
+    from fieldcast.resources import resource_path
+
+    return resource_path("models", name)
+
+
+def simulate(n: int, seed: int) -> tuple[list[dict], float]:
+    """``n`` microstructures loaded over :data:`INCREMENTS` increments; mean solver seconds per increment."""
+    from fieldcast.engine.systems.stress import (
+        J2Material,
+        SpectralJ2Solver,
+        material_maps,
+        microstructure_fields,
+        sample_microstructure,
+    )
+
+    cases, seconds = [], []
+    for child in np.random.SeedSequence(seed).spawn(n):
+        micro = sample_microstructure(np.random.default_rng(child), (64, 64), grains=10)
+        solver = SpectralJ2Solver(J2Material(**material_maps(micro)))
+        vm = [np.zeros((64, 64), np.float32)]
+        for _ in range(INCREMENTS):
+            t0 = time.perf_counter()
+            result = solver.step()
+            seconds.append(time.perf_counter() - t0)
+            vm.append(result.von_mises.astype(np.float32))
+        cases.append({"grains": micro.grains, "controls": microstructure_fields(micro), "vm": np.stack(vm)})
+    return cases, float(np.mean(seconds))
+
+
+def regions(grains: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of grain-boundary cells (a 4-neighbour in another grain), triple junctions (three or more grains
+    in the 3×3 block) and grain interiors; periodic."""
+    boundary = np.zeros(grains.shape, bool)
+    for axis in (0, 1):
+        for shift in (1, -1):
+            boundary |= np.roll(grains, shift, axis=axis) != grains
+    block = np.stack([np.roll(grains, (dx, dy), axis=(0, 1)) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+    block.sort(axis=0)
+    distinct = 1 + (np.diff(block, axis=0) != 0).sum(axis=0)
+    return {"boundary": boundary, "junction": distinct >= 3, "interior": ~boundary}
+
+
+def evaluate(path: Path, cases: list[dict]) -> dict[str, float]:
+    from fieldcast.engine.model_format import OUTPUT
+    from fieldcast.engine.runtime import ModelSession
+    from fieldcast.engine.systems.stress.play import network_step
+
+    session = ModelSession(path, threads=1)
+    layout = dict(session.info.layout)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(x)[OUTPUT]
+
+    one, extrap, roll, roll_last = [], [], [], []
+    where = {"boundary": [], "junction": [], "interior": []}
+    for case in cases:
+        vm, controls = case["vm"], case["controls"]
+        masks = regions(case["grains"])
+        state = vm[0]
+        for t in range(INCREMENTS):
+            err = np.abs(network_step(run, layout, vm[t], controls) - vm[t + 1])
+            (one if t + 1 <= TRAIN_LAST else extrap).append(float(err.mean()))
+            if t + 1 <= TRAIN_LAST:
+                for name, mask in masks.items():
+                    where[name].append(float(err[mask].mean()))
+                state = network_step(run, layout, state, controls)
+                roll.append(float(np.abs(state - vm[t + 1]).mean()))
+        roll_last.append(roll[-1])
+    x = np.stack([cases[0]["vm"][5]] + [cases[0]["controls"][n] for n in layout["controls"]])[None]
+    x = x.astype(np.float32)
+    for _ in range(5):
+        run(x)
+    times = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - t0)
+    return {
+        "mae": float(np.mean(one)),
+        "mae_extrap": float(np.mean(extrap)),
+        "rollout_mae": float(np.mean(roll)),
+        "rollout_last": float(np.mean(roll_last)),
+        **{f"mae_{k}": float(np.mean(v)) for k, v in where.items()},
+        "seconds": float(np.median(times)),
+    }
+
+
+def error_picture(path: Path, cases: list[dict], out: Path) -> Path:
+    """σvM of the solver and the network and |error| at F11 = 1.004 for the first case, as one PNG."""
+    from PIL import Image
+
+    from fieldcast.engine.model_format import OUTPUT
+    from fieldcast.engine.runtime import ModelSession
+    from fieldcast.engine.systems.stress.play import network_step
+    from fieldcast.widgets.field_colors import colorize
+
+    session = ModelSession(path, threads=1)
+    case = cases[0]
+    vm = case["vm"]
+    pred = network_step(lambda x: session.run(x)[OUTPUT], dict(session.info.layout), vm[19], case["controls"])
+    top = float(vm[20].max())
+    err = np.abs(pred - vm[20])
+    tiles = [colorize(vm[20], "inferno", (0, top)), colorize(pred, "inferno", (0, top))]
+    tiles.append(colorize(err, "magma", (0, max(1.0, float(np.percentile(err, 99.5))))))
+    gap = np.full((64, 4, 3), 255, np.uint8)
+    row = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
+    Image.fromarray(np.repeat(np.repeat(row, 4, axis=0), 4, axis=1)).save(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=_shipped("stress_default.onnx"))
+    parser.add_argument("--paper-model", type=Path, default=_shipped("stress_paper_setup.onnx"))
+    parser.add_argument("--microstructures", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=424242)
+    parser.add_argument("--plots", type=Path, default=None, help="folder for an error picture")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    t0 = time.perf_counter()
+    cases, solver_s = simulate(args.microstructures, args.seed)
+    print(
+        f"held-out set: {len(cases)} ten-grain 64² microstructures, seed {args.seed}, {INCREMENTS} increments "
+        f"each ({time.perf_counter() - t0:.1f} s); solver {1e3 * solver_s:.1f} ms per increment "
+        f"({20 * solver_s:.2f} s per 20-increment microstructure)"
+    )
+    results = {}
+    for label, path in (("shipped", args.model), ("paper setup", args.paper_model)):
+        if not path.is_file():
+            print(f"{label}: {path} not found; skipped")
+            continue
+        r = evaluate(path, cases)
+        results[label] = r
+        print(
+            f"{label:12s} {path.name}: one-step MAE {r['mae']:.3f} MPa (F11 <= 1.004), "
+            f"{r['mae_extrap']:.3f} MPa (1.004 < F11 <= 1.008); rollout MAE {r['rollout_mae']:.3f} MPa "
+            f"(mean over 20 increments, {r['rollout_last']:.3f} at the last)"
+        )
+        print(
+            f"{'':12s} where: grain boundaries {r['mae_boundary']:.3f}, triple junctions "
+            f"{r['mae_junction']:.3f}, grain interiors {r['mae_interior']:.3f} MPa; network "
+            f"{1e3 * r['seconds']:.2f} ms per increment ({solver_s / r['seconds']:.0f}x the solver's speed)"
+        )
+    if args.plots is not None and args.model.is_file():
+        args.plots.mkdir(parents=True, exist_ok=True)
+        print(f"error picture: {error_picture(args.model, cases, args.plots / 'stress_error.png')}")
+    main_r = results.get("shipped", {})
+    paper = results.get("paper setup", {})
+
+    def fmt(value: float | None, digits: int = 3) -> str:
+        return "nan" if value is None else f"{value:.{digits}f}"
+
+    print(
+        f"RESULT mae_mpa={fmt(main_r.get('mae'))} mae_paper_setup_mpa={fmt(paper.get('mae'))} "
+        f"mae_extrap_mpa={fmt(main_r.get('mae_extrap'))} rollout_mae_mpa={fmt(main_r.get('rollout_mae'))} "
+        f"speedup={fmt(solver_s / main_r['seconds'] if main_r else None, 1)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
