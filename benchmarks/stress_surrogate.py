@@ -12,6 +12,8 @@ and scores each model on them:
 - rollout MAE (MPa): the network fed its own predictions from the unloaded cell over all 20 training-range
   increments (mean over the increments, and at the last);
 - where the error sits: MAE on grain-boundary cells, triple-junction cells and grain interiors;
+- one-step MAE on the special cases of the reference study: 5 and 20 grains, a circular and a square
+  inclusion, narrow and wide property contrast (shipped / paper setup, ``--special`` cells each);
 - the time per increment of the network (batch 1, one thread) against the solver's (one thread), and their
   ratio; times are CPU time of this process (the solver and ONNX Runtime each on one thread), which a
   machine shared with other jobs does not inflate, with the wall-clock medians printed beside them; and the
@@ -40,8 +42,11 @@ def _shipped(name: str) -> Path:
     return resource_path("models", name)
 
 
-def simulate(n: int, seed: int) -> tuple[list[dict], float]:
-    """``n`` microstructures loaded over :data:`INCREMENTS` increments; mean solver seconds per increment."""
+def simulate(n: int, seed: int, **kind) -> tuple[list[dict], float]:
+    """``n`` microstructures loaded over :data:`INCREMENTS` increments; mean solver seconds per increment.
+
+    ``kind`` goes to ``sample_microstructure`` (``grains``, ``kind``, ``contrast``), ten grains by default.
+    """
     from fieldcast.engine.systems.stress import (
         J2Material,
         SpectralJ2Solver,
@@ -52,7 +57,7 @@ def simulate(n: int, seed: int) -> tuple[list[dict], float]:
 
     cases, seconds = [], []
     for child in np.random.SeedSequence(seed).spawn(n):
-        micro = sample_microstructure(np.random.default_rng(child), (64, 64), grains=10)
+        micro = sample_microstructure(np.random.default_rng(child), (64, 64), **{"grains": 10, **kind})
         solver = SpectralJ2Solver(J2Material(**material_maps(micro)))
         vm = [np.zeros((64, 64), np.float32)]
         for _ in range(INCREMENTS):
@@ -161,6 +166,9 @@ def main() -> None:
     parser.add_argument("--microstructures", type=int, default=20)
     parser.add_argument("--seed", type=int, default=424242)
     parser.add_argument("--plots", type=Path, default=None, help="folder for an error picture")
+    parser.add_argument(
+        "--special", type=int, default=3, help="cells per special case (grain counts, inclusions, contrast)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -192,6 +200,19 @@ def main() -> None:
             f"{1e3 * r['batched_seconds']:.2f} ms per microstructure-increment "
             f"({solver_s / r['batched_seconds']:.1f}x)"
         )
+    if args.special and args.model.is_file():
+        special = {
+            "5 grains": {"grains": 5},
+            "20 grains": {"grains": 20},
+            "circular inclusion": {"kind": "circle"},
+            "square inclusion": {"kind": "square"},
+            "contrast x1.5": {"contrast": 1.5},
+            "contrast x5": {"contrast": 5.0},
+        }
+        for label, kind in special.items():
+            more, _ = simulate(args.special, args.seed + 1, **kind)
+            scores = [evaluate(p, more)["mae"] for p in (args.model, args.paper_model) if p.is_file()]
+            print(f"special case {label:20s} one-step MAE " + " / ".join(f"{s:.3f}" for s in scores) + " MPa")
     if args.plots is not None and args.model.is_file():
         args.plots.mkdir(parents=True, exist_ok=True)
         print(f"error picture: {error_picture(args.model, cases, args.plots / 'stress_error.png')}")
