@@ -45,7 +45,10 @@ def test_too_many_moves_are_refused_before_parsing(monkeypatch):
 
 @pytest.mark.parametrize(
     "body",
-    ["G1 X10 Y10 F3000\nG1 X60 Y60 F0.0001\n", "G1 X10 Y10 F3000\n" + "G4 S86000\nG1 X20 Y20\n" * 20],
+    [
+        "G1 X10 Y10 F3000\nG1 X60 Y60 F0.0001\n",
+        "G1 X10 Y10 F3000\n" + "G4 S86000\nG1 X20 Y20\nG1 X10 Y10\n" * 20,
+    ],
     ids=["feed-1e-4", "long-dwells"],
 )
 def test_a_toolpath_lasting_too_long_is_refused_before_its_arrays_are_sized(tmp_path, body):

@@ -189,7 +189,7 @@ SIM_CHUNK = 131_072
 
 # Memory per simulated sample at the simulation rate: its time, both axes' timer jitter and the output
 # channels at the output rate (a tenth as many), with margin for the written dataset.
-SIM_BYTES_PER_SAMPLE = 64
+SIM_BYTES_PER_SAMPLE = 96
 
 
 def check_simulation_budget(duration_s: float, rate_hz: float) -> None:
