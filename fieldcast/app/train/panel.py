@@ -461,7 +461,7 @@ class TrainPanel(Panel):
             caption = samples_caption(event)
             self.samples.set_samples(event.truth, event.prediction, event.channel_names, caption)
             if event.path is not None:
-                self.history.refresh()
+                self.history.refresh_soon()
         elif kind == "ValidationEvent" and not self._samples_seen:
             self.samples.clear(NO_SAMPLES)  # samples come before their validation: this task draws none
         elif kind == "FinishedEvent":

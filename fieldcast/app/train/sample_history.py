@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from fieldcast.engine.run_folder import RunFolderError, SampleFile, Samples, list_samples, load_samples
@@ -39,8 +39,13 @@ class SampleHistory(QWidget):
     sig_shown = Signal(int)
     """The validation now shown (index into the saved validations) after the slider or mode changed."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, min_interval_ms: int = 500) -> None:
         super().__init__(parent)
+        # New validations while training arrive fast: re-listed and drawn at most this often, and not at
+        # all while the widget is hidden (it catches up when shown).
+        self._later = QTimer(self, singleShot=True, interval=min_interval_ms)
+        self._later.timeout.connect(self._on_later_timeout)
+        self._pending = False
         self.run_dir: Path | None = None
         self.files: list[SampleFile] = []
         self._cache: OrderedDict[Path, Samples] = OrderedDict()
@@ -87,8 +92,20 @@ class SampleHistory(QWidget):
         self.files = []
         self.refresh(follow=True)
 
+    def refresh_soon(self) -> None:
+        """A validation saved samples: re-list and redraw shortly (coalesced), or when next shown."""
+        self._pending = True
+        if self.isVisible() and not self._later.isActive():
+            self._later.start()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._pending and not self._later.isActive():
+            self._later.start(0)
+
     def refresh(self, follow: bool = False) -> None:
-        """Re-list the run's samples files (after a validation); ``follow`` moves to the newest one."""
+        """Re-list the run's samples files now; ``follow`` moves to the newest one."""
+        self._pending = False
         at_end = self.slider.value() == self.slider.maximum()
         self.files = list_samples(self.run_dir) if self.run_dir is not None else []
         self.slider.blockSignals(True)
@@ -225,10 +242,15 @@ class SampleHistory(QWidget):
         self._bars = pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush="#0072B2")
         self.losses.addItem(self._bars)
         self.losses.setTitle(
-            f"Loss distribution, epoch {newest.epoch}: {losses.size} sample(s), median {np.median(losses):.3g}"
+            f"Loss distribution, epoch {newest.epoch}: {losses.size} sample(s), "
+            f"median {np.median(losses):.3g}"
         )
 
     # Slots ------------------------------------------------------------------------------------------
+    def _on_later_timeout(self) -> None:
+        if self._pending and self.isVisible():
+            self.refresh()
+
     def _on_slider_changed(self, _value: int) -> None:
         self._draw()
 

@@ -24,12 +24,12 @@ def test_scrub_every_validation_of_a_run_and_see_its_loss_distribution(ready_pan
     QTest.mouseClick(panel.start_button, LEFT)
     qtbot.waitUntil(lambda: panel.controller.state == "idle", timeout=120_000)
     history = panel.history
-    qtbot.waitUntil(lambda: len(history.files) == 6, timeout=10_000)
     run = history.run_dir
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:04d}.npz" for e in range(1, 7)]
+    assert not history.isVisible() and len(history.files) < 6  # hidden: it does not read while training
 
     _click_tab(panel, "Every validation")
-    qtbot.waitUntil(history.isVisible, timeout=5_000)
+    qtbot.waitUntil(lambda: len(history.files) == 6, timeout=10_000)  # shown: it catches up
     assert history.index == 5 and "Epoch 6" in history.position.text()  # the newest validation first
     with np.load(run / "samples" / "epoch_0006.npz", allow_pickle=False) as newest:
         n_losses, n_shown = newest["losses"].size, newest["truth"].shape[0]
