@@ -76,9 +76,12 @@ class FieldImage(QLabel):
         self.shape = (_SIZE, _SIZE)
         self.pixels: np.ndarray | None = None
 
-    def show_field(self, data: np.ndarray, cmap: str, clim: tuple[float, float]) -> None:
+    def show_field(
+        self, data: np.ndarray, cmap: str, clim: tuple[float, float], overlay: np.ndarray | None = None
+    ) -> None:
         self.shape = data.shape
-        rgb = np.ascontiguousarray(field_picture(data, cmap, clim, min_size=_PICTURE)[:_PICTURE, :_PICTURE])
+        picture = field_picture(data, cmap, clim, overlay, min_size=_PICTURE)
+        rgb = np.ascontiguousarray(picture[:_PICTURE, :_PICTURE])
         self.pixels = rgb
         h, w, _ = rgb.shape
         image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
@@ -362,11 +365,19 @@ class StressView(QWidget):
         self.play_button.setChecked(False)
 
     # Drawing ----------------------------------------------------------------------------------------------
+    def _boundaries(self) -> np.ndarray:
+        """(nx, ny, 4) overlay: grain boundaries as thin translucent white lines."""
+        grains = self.micro.grains
+        edge = (np.roll(grains, 1, axis=0) != grains) | (np.roll(grains, 1, axis=1) != grains)
+        rgba = np.zeros((*grains.shape, 4), np.float32)
+        rgba[edge] = (1.0, 1.0, 1.0, 0.35)
+        return rgba
+
     def _show(self, frame: StressFrame) -> None:
-        top = max(
-            1.0, float(frame.solver.max()), float(frame.network.max()) if frame.network is not None else 0
-        )
-        self.solver_image.show_field(frame.solver, "inferno", (0.0, top))
+        # One colour scale, the solver's: a network far off saturates instead of washing the solver out.
+        top = max(1.0, float(frame.solver.max()))
+        lines = self._boundaries()
+        self.solver_image.show_field(frame.solver, "inferno", (0.0, top), lines)
         self.load_label.setText(f"F11 = {frame.f11:.4f}  (increment {frame.increment} of {MAX_INCREMENTS})")
         computed = [f for f in self.frames[1:] if f.increment <= frame.increment]
         solver_ms = 1e3 * np.mean([f.solver_seconds for f in computed]) if computed else 0.0
@@ -379,8 +390,8 @@ class StressView(QWidget):
         else:
             error = frame.error
             peak = max(1.0, float(np.abs(error).max()))
-            self.network_image.show_field(frame.network, "inferno", (0.0, top))
-            self.error_image.show_field(error, "coolwarm", (-peak, peak))
+            self.network_image.show_field(frame.network, "inferno", (0.0, top), lines)
+            self.error_image.show_field(error, "coolwarm", (-peak, peak), lines)
             net_ms = 1e3 * np.mean([f.network_seconds for f in computed]) if computed else 0.0
             boundary, inside = grain_error(self.micro.grains, error)
             self.range_label.setText(f"σvM 0 to {top:.0f} MPa; difference ±{peak:.1f} MPa")
