@@ -339,19 +339,21 @@ def _import_cases(folder: Path) -> list[Case]:
 # ------------------------------------------------------------------------------------------------ G-code
 
 
-def _gcode_cases(folder: Path) -> list[Case]:
+def _gcode_cases(folder: Path, large: bool = True) -> list[Case]:
+    """G-code cases; ``large=False`` leaves out the 2-million-move file (40 MB to write)."""
     rng = np.random.default_rng(0)
     files: dict[str, tuple[str, str, str, str]] = {}  # id -> (text, expect, keyword, note)
     arcs = ["G21", "G90", "G1 X0 Y0 F3000"] + [f"G{2 + i % 2} X0 Y0 I50000 J0 E{i}" for i in range(80)]
     files["gcode-arcs-50m-radius"] = ("\n".join(arcs), "rejected", "budget", "80 full circles of 50 m radius")
-    steps = rng.uniform(-0.02, 0.02, size=(2_000_000, 2)).cumsum(axis=0) % 50 + 100
+    steps = rng.uniform(-0.02, 0.02, size=(2_000_000 if large else 10, 2)).cumsum(axis=0) % 50 + 100
     lines = ["G21", "G90", "G1 F3000"] + [f"G1 X{x:.3f} Y{y:.3f}" for x, y in steps]
-    files["gcode-2M-tiny-moves"] = (
-        "\n".join(lines),
-        "rejected",
-        "budget",
-        "2 million moves of about 0.02 mm",
-    )
+    if large:
+        files["gcode-2M-tiny-moves"] = (
+            "\n".join(lines),
+            "rejected",
+            "budget",
+            "2 million moves of about 0.02 mm",
+        )
     files["gcode-feed-1e-4"] = (
         "G21\nG90\nG1 X10 Y10 F3000\nG1 X60 Y60 F0.0001\n",
         "rejected",
