@@ -152,6 +152,14 @@ def _parse_info(props: dict[str, str]) -> SequenceInfo:
         raise ValueError(f"malformed Fieldcast sequence metadata ({exc})") from None
     if not (info.input_channels and info.output_channels and info.layers >= 1 and info.hidden >= 1):
         raise ValueError("metadata lists no channels or an empty recurrent state")
+    if (
+        info.layers > 64
+        or info.hidden > 65536
+        or max(len(info.input_channels), len(info.output_channels)) > 4096
+    ):
+        raise ValueError(
+            f"metadata declares {info.layers} layers of {info.hidden} units: not a model this reader runs"
+        )
     return info
 
 
@@ -326,7 +334,11 @@ class SequenceSession:
             base = None
             feeds = {"inputs": np.asarray(x, np.float32).reshape(1, -1), "h_in": state[0], "c_in": state[1]}
         with self._lock:
-            y, h, c = self.session.run(_OUTPUTS, feeds)
+            try:
+                y, h, c = self.session.run(_OUTPUTS, feeds)
+            except Exception as exc:  # ONNX Runtime's own errors: name the model, keep one line
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(" : ")[-1]
+                raise ModelError(self.path, f"ONNX Runtime failed to run it ({first[:300]})") from None
         if base is None:
             return y[0], (h, c)
         y = y[0]
