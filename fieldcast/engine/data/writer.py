@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ _BC_TYPES = ("WALL", "OPEN", "PERIODIC")
 # Chunks hold whole frames (so a window reads exactly its frames) and at least this many bytes, so tiny
 # grids do not drown in per-chunk overhead.
 _MIN_CHUNK_BYTES = 64 << 10
+# compression="auto" gzips a field only when its first trajectory shrinks at least this much: masks, maps
+# constant per grain and fields that are mostly zero (cheap to inflate), never smooth float fields, whose
+# inflating would cost training several times the read itself for a third or so of their size.
+_AUTO_GZIP_RATIO = 4.0
+_AUTO_SAMPLE_BYTES = 1 << 20
 
 
 class DatasetWriter:
@@ -43,7 +49,10 @@ class DatasetWriter:
     extent : physical size ``(Lx, Ly)`` of the domain; coordinates are cell centres.
     boundary_conditions : per axis ``"WALL"``, ``"OPEN"`` or ``"PERIODIC"`` (default walls).
     trajectory_parameters : names of scalars that differ per trajectory, given to :meth:`append`.
-    compression : ``"gzip"`` (readable everywhere), ``"lzf"`` (faster, h5py only) or None.
+    compression : ``"auto"`` (the default: per field, gzip where it shrinks the field at least 4x, as it
+        does masks and piecewise-constant maps, else no filter, so random training windows read at the
+        speed of the page cache), ``"gzip"`` (every field; readable everywhere, smallest, slowest to
+        read), ``"lzf"`` (h5py only) or None.
     split_seed : seed of the default trajectory split.
     split : ``(n_trajectories, n_frames) -> split recipe`` stored at :meth:`close` instead of the default
         (a system whose splits follow its physics, e.g. a load range held out for extrapolation).
@@ -62,7 +71,7 @@ class DatasetWriter:
         t0: float = 0.0,
         boundary_conditions: Mapping[str, str] | None = None,
         trajectory_parameters: Sequence[str] = (),
-        compression: str | None = "gzip",
+        compression: str | None = "auto",
         dataset_name: str | None = None,
         split_seed: int = 0,
         extra_meta: Mapping[str, Any] | None = None,
@@ -77,8 +86,8 @@ class DatasetWriter:
         self.dt = float(spec.dt if dt is None else dt)
         if self.n_frames < 1 or min(self.grid) < 1:
             raise ValueError(f"n_frames and grid must be positive, got {n_frames} and {grid}")
-        if compression not in ("gzip", "lzf", None):
-            raise ValueError(f"compression must be 'gzip', 'lzf' or None, got {compression!r}")
+        if compression not in ("auto", "gzip", "lzf", None):
+            raise ValueError(f"compression must be 'auto', 'gzip', 'lzf' or None, got {compression!r}")
         self._compression = compression
         self._params = dict(simulation_parameters or {})
         self._traj_params = list(trajectory_parameters)
@@ -91,7 +100,8 @@ class DatasetWriter:
         self._f = h5py.File(self.path, "w")
         try:
             self._write_header(dataset_name or spec.name, extent, t0, boundary_conditions or {})
-            self._create_fields()
+            if compression != "auto":  # "auto" looks at the first trajectory before creating the fields
+                self._create_fields({})
             self._write_meta(complete=False)
             self._f.flush()
         except BaseException:
@@ -142,7 +152,16 @@ class DatasetWriter:
             d.attrs["sample_varying"] = True
             d.attrs["time_varying"] = False
 
-    def _create_fields(self) -> None:
+    def _filter_for(self, sample: np.ndarray | None) -> str | None:
+        """The filter of one field: the writer's choice, or for "auto" what the field's data earns."""
+        if self._compression != "auto":
+            return self._compression
+        if sample is None:
+            return None
+        raw = np.ascontiguousarray(sample).reshape(-1)[: _AUTO_SAMPLE_BYTES // 4].tobytes()
+        return "gzip" if len(raw) >= _AUTO_GZIP_RATIO * len(zlib.compress(raw, 1)) else None
+
+    def _create_fields(self, first: Mapping[str, np.ndarray]) -> None:
         groups = {name: self._f.create_group(name) for name in FIELD_GROUPS}
         for order, name in enumerate(FIELD_GROUPS):
             groups[name].attrs["field_names"] = [fs.name for fs in self.spec.fields if fs.order == order]
@@ -151,9 +170,10 @@ class DatasetWriter:
             frame_bytes = 4 * self.grid[0] * self.grid[1] * math.prod(tail)
             frames_per_chunk = min(self.n_frames, max(1, math.ceil(_MIN_CHUNK_BYTES / frame_bytes)))
             kwargs: dict[str, Any] = {}
-            if self._compression is not None:
-                kwargs = {"compression": self._compression, "shuffle": True}
-                if self._compression == "gzip":
+            compression = self._filter_for(first.get(fs.name))
+            if compression is not None:
+                kwargs = {"compression": compression, "shuffle": True}
+                if compression == "gzip":
                     kwargs["compression_opts"] = 4
             d = groups[FIELD_GROUPS[fs.order]].create_dataset(
                 fs.name,
@@ -182,8 +202,13 @@ class DatasetWriter:
         write_meta(self._f, meta)
 
     # -- writing ----------------------------------------------------------------------------------------
-    def _checked(self, fields: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _checked(
+        self, fields: Mapping[str, np.ndarray], frames: int | None = -1, first: int = 0
+    ) -> dict[str, np.ndarray]:
+        """Fields checked for names, shapes, types and finiteness; ``frames`` is the frame count expected
+        (-1: ``n_frames``; None: any, the same for every field), ``first`` the index of their first frame."""
         where = f"trajectory {self.n_trajectories}"
+        frames = self.n_frames if frames == -1 else frames
         unknown = set(fields) - {fs.name for fs in self.spec.fields}
         if unknown:
             raise DatasetError(
@@ -194,7 +219,9 @@ class DatasetWriter:
             if fs.name not in fields:
                 raise DatasetError(self.path, f"{where}: field '{fs.name}' is missing")
             arr = np.asarray(fields[fs.name])
-            expected = (self.n_frames, *self.grid) + (2,) * fs.order
+            if frames is None and arr.ndim:
+                frames = arr.shape[0]
+            expected = (frames, *self.grid) + (2,) * fs.order
             if arr.shape != expected:
                 raise DatasetError(
                     self.path, f"{where}: field '{fs.name}' has shape {arr.shape}; expected {expected}"
@@ -202,8 +229,12 @@ class DatasetWriter:
             if arr.dtype.kind not in "biuf":
                 raise DatasetError(self.path, f"{where}: field '{fs.name}' has dtype {arr.dtype}")
             arr = arr.astype(np.float32, copy=False)
-            if not np.isfinite(arr).all():
-                raise DatasetError(self.path, f"{where}: field '{fs.name}' contains NaN or Inf")
+            finite = np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+            if not finite.all():
+                frame = first + int(np.argmin(finite))
+                raise DatasetError(
+                    self.path, f"{where}: field '{fs.name}' contains NaN or Inf (first at frame {frame})"
+                )
             out[fs.name] = arr
         return out
 
@@ -223,6 +254,8 @@ class DatasetWriter:
                 self.path, f"trajectory {self.n_trajectories}: parameters {missing} are missing"
             )
         i = self.n_trajectories
+        if FIELD_GROUPS[0] not in self._f:
+            self._create_fields(arrays)
         for fs in self.spec.fields:
             d = self._f[FIELD_GROUPS[fs.order]][fs.name]
             d.resize(i + 1, axis=0)
@@ -235,6 +268,51 @@ class DatasetWriter:
         acc.update(self._as_window(arrays))
         self._per_traj_stats.append(acc)
         # Commit point: readers trust n_trajectories, so it moves only after the data is written.
+        self.n_trajectories = i + 1
+        self._f.attrs["n_trajectories"] = self.n_trajectories
+        self._f.flush()
+        return i
+
+    def append_frames(
+        self,
+        chunks: Iterable[Mapping[str, np.ndarray]],
+        parameters: Mapping[str, float] | None = None,
+    ) -> int:
+        """Write one trajectory arriving in pieces of consecutive frames; returns its index.
+
+        Each piece maps every field to ``(k, nx, ny[, 2])`` frames; together they must hold ``n_frames``.
+        Only one piece is in memory at a time, so a trajectory larger than memory can be imported. The
+        trajectory counts (readers see it) only once its last frame is written.
+        """
+        if self._closed:
+            raise RuntimeError("the writer is closed")
+        params = dict(parameters or {})
+        i = self.n_trajectories
+        where = f"trajectory {i}"
+        missing = [k for k in self._traj_params if k not in params]
+        if missing:
+            raise DatasetError(self.path, f"{where}: parameters {missing} are missing")
+        datasets = {fs.name: self._f[FIELD_GROUPS[fs.order]][fs.name] for fs in self.spec.fields}
+        for d in datasets.values():
+            d.resize(i + 1, axis=0)
+        acc = RunningStats(len(self.spec.channel_names()))
+        done = 0
+        for chunk in chunks:
+            arrays = self._checked(chunk, frames=None, first=done)
+            k = next(iter(arrays.values())).shape[0]
+            if done + k > self.n_frames:
+                raise DatasetError(self.path, f"{where}: more than {self.n_frames} frames")
+            for name, d in datasets.items():
+                d[i, done : done + k] = arrays[name]
+            acc.update(self._as_window(arrays))
+            done += k
+        if done != self.n_frames:
+            raise DatasetError(self.path, f"{where}: {done} frames written, expected {self.n_frames}")
+        for key in self._traj_params:
+            d = self._f["scalars"][key]
+            d.resize((i + 1,))
+            d[i] = float(params[key])
+        self._per_traj_stats.append(acc)
         self.n_trajectories = i + 1
         self._f.attrs["n_trajectories"] = self.n_trajectories
         self._f.flush()
@@ -253,6 +331,8 @@ class DatasetWriter:
             return
         self._closed = True
         try:
+            if FIELD_GROUPS[0] not in self._f:  # "auto" with no trajectory: plain fields
+                self._create_fields({})
             if self.n_trajectories:
                 if self._split is not None:
                     recipe = self._split(self.n_trajectories, self.n_frames)
