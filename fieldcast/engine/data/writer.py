@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import zlib
@@ -292,6 +293,14 @@ class DatasetWriter:
         missing = [k for k in self._traj_params if k not in params]
         if missing:
             raise DatasetError(self.path, f"{where}: parameters {missing} are missing")
+        chunks = iter(chunks)
+        if FIELD_GROUPS[0] not in self._f:  # "auto" chooses each field's filter from its first piece
+            first_piece = next(chunks, None)
+            if first_piece is not None:
+                self._create_fields(self._checked(first_piece, frames=None))
+                chunks = itertools.chain([first_piece], chunks)
+            else:
+                self._create_fields({})
         datasets = {fs.name: self._f[FIELD_GROUPS[fs.order]][fs.name] for fs in self.spec.fields}
         for d in datasets.values():
             d.resize(i + 1, axis=0)

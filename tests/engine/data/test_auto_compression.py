@@ -74,3 +74,17 @@ def test_random_windows_read_near_the_speed_of_np_load(tmp_path):
     # The benchmark (benchmarks/data_read.py) asks for 0.5x on 128² frames; tiny frames carry more
     # per-read overhead, so the test holds a lower bar that gzip everywhere (about 0.1x) cannot meet.
     assert max(ratios) > 0.25, ratios
+
+
+def test_auto_chooses_from_the_first_piece_of_a_trajectory_written_in_pieces(tmp_path):
+    rng = np.random.default_rng(2)
+    whole = _fields(rng, 6, 16)
+    pieces = [{k: v[a : a + 3] for k, v in whole.items()} for a in (0, 3)]
+    path = tmp_path / "pieces.h5"
+    with DatasetWriter(path, SPEC, 6, (16, 16)) as w:
+        w.append_frames(pieces)
+    with h5py.File(path) as f:
+        assert f["t0_fields/emitter"].compression == "gzip"
+        assert f["t0_fields/density"].compression is None
+    with open_dataset(path) as ds:
+        np.testing.assert_array_equal(ds.read_window(0, 0, 6)[:, 0], whole["density"])
