@@ -1,11 +1,19 @@
 """Melt metrics: microstructure error overall and within the solidification front, against persistence;
 melt-pool depth and width error of temperature predictions.
 
-The solidification front of a step ``t -> t+1`` is the set of cells solid at ``t+1`` (below the liquidus)
-that were liquid at ``t`` (no orientation yet) or lie within ``band`` kelvin below the solidus or in the
-mushy range: where the microstructure is being decided. The persistence baseline predicts ``ipf(t+1) =
-ipf(t)`` and is scored on the same cells in the same pass, so the comparison is like for like. Errors are
-mean squared errors over the 9 IPF channels, on cells solid at ``t+1`` (liquid cells carry no orientation).
+The solidification front of a step ``t -> t+1`` is the set of cells that had no orientation at ``t``
+(liquid, all nine IPF channels 0) and are below the liquidus at ``t+1``: the cells whose orientation is
+decided during the step. Cells solid at both ``t`` and ``t+1`` are left out of it: the grain automaton
+never changes a solid cell's orientation, so every baseline that keeps it is exact there and they would
+only dilute the comparison.
+
+Baselines are scored on the same cells in the same pass. ``persistence`` keeps each cell's last known
+orientation: ``ipf(t)`` where the cell is solid at ``t``, else the orientation it had before it melted
+(the last frame it was solid; the caller passes it, see :func:`last_orientation`), which for a cell that
+solidifies by epitaxy from the grain below it is often right. Passing ``ipf(t)`` itself instead gives the
+naive persistence that predicts no orientation for every front cell. ``frozen`` (where given) keeps the
+trajectory's first microstructure. Errors are mean squared errors over the 9 IPF channels, on cells below
+the liquidus at ``t+1`` (overall) or in the front.
 """
 
 from __future__ import annotations
@@ -17,7 +25,15 @@ import torch
 
 from fieldcast.engine.systems.melt.thermal import melt_pool_size
 
-__all__ = ["FrontScore", "evaluate_temperature", "front_mask", "model_inputs", "pool_errors", "solid_mask"]
+__all__ = [
+    "FrontScore",
+    "evaluate_temperature",
+    "front_mask",
+    "last_orientation",
+    "model_inputs",
+    "pool_errors",
+    "solid_mask",
+]
 
 
 def solid_mask(t_next: torch.Tensor, liquidus: float) -> torch.Tensor:
@@ -25,17 +41,26 @@ def solid_mask(t_next: torch.Tensor, liquidus: float) -> torch.Tensor:
     return (t_next < liquidus).to(t_next.dtype)
 
 
-def front_mask(
-    t_next: torch.Tensor, ipf_now: torch.Tensor, solidus: float, liquidus: float, band: float = 50.0
-) -> torch.Tensor:
+def front_mask(t_next: torch.Tensor, ipf_now: torch.Tensor, liquidus: float) -> torch.Tensor:
     """(B, H, W) float mask of the solidification front (see the module docstring).
 
     ``t_next`` (B, H, W) in K, ``ipf_now`` (B, 9, H, W).
     """
-    solid = t_next < liquidus
     was_liquid = ipf_now.abs().sum(dim=1) == 0
-    near = t_next >= solidus - band
-    return (solid & (was_liquid | near)).to(t_next.dtype)
+    return ((t_next < liquidus) & was_liquid).to(t_next.dtype)
+
+
+def last_orientation(ipf: np.ndarray) -> np.ndarray:
+    """(T, 9, H, W) each cell's last orientation up to each frame, from a trajectory's IPF (T, 9, H, W).
+
+    Where a cell is liquid (all channels 0) it keeps the orientation of the last frame it was solid in
+    (0 if it never was).
+    """
+    out = np.array(ipf, copy=True)
+    for t in range(1, len(out)):
+        liquid = ~(out[t] != 0).any(axis=0)
+        out[t][:, liquid] = out[t - 1][:, liquid]
+    return out
 
 
 @dataclass
@@ -50,14 +75,19 @@ class FrontScore:
         target: torch.Tensor,
         ipf_now: torch.Tensor,
         t_next: torch.Tensor,
-        solidus: float,
         liquidus: float,
+        baselines: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        """Accumulate one batch: ``pred``, ``target``, ``ipf_now`` (B, 9, H, W); ``t_next`` (B, H, W) in K."""
+        """Accumulate one batch: ``pred``, ``target``, ``ipf_now`` (B, 9, H, W); ``t_next`` (B, H, W) in K.
+
+        ``baselines`` maps names to predictions (B, 9, H, W) scored beside the model; by default
+        ``{"persistence": ipf_now}``.
+        """
         solid = solid_mask(t_next, liquidus).unsqueeze(1)  # (B, 1, H, W)
-        front = front_mask(t_next, ipf_now, solidus, liquidus).unsqueeze(1)
+        front = front_mask(t_next, ipf_now, liquidus).unsqueeze(1)
         n_ch = pred.shape[1]
-        for name, guess in (("model", pred), ("persistence", ipf_now)):
+        guesses = {"model": pred, **(baselines or {"persistence": ipf_now})}
+        for name, guess in guesses.items():
             err = (guess - target) ** 2
             self._acc(f"{name}_sse", float((err * solid).sum()))
             self._acc(f"{name}_front_sse", float((err * front).sum()))
@@ -68,16 +98,18 @@ class FrontScore:
         self.sums[key] = self.sums.get(key, 0.0) + value
 
     def result(self) -> dict[str, float]:
-        """``mse``, ``front_mse``, ``persistence_mse``, ``persistence_front_mse``, ``front_cells``."""
+        """``mse``, ``front_mse``, ``<baseline>_mse``, ``<baseline>_front_mse`` and ``front_cells``."""
         s = self.sums
         cells, front = max(s.get("cells", 0.0), 1.0), max(s.get("front_cells", 0.0), 1.0)
-        return {
-            "mse": s.get("model_sse", 0.0) / cells,
-            "front_mse": s.get("model_front_sse", 0.0) / front,
-            "persistence_mse": s.get("persistence_sse", 0.0) / cells,
-            "persistence_front_mse": s.get("persistence_front_sse", 0.0) / front,
-            "front_cells": s.get("front_cells", 0.0) / 9.0,
-        }
+        out = {}
+        for key, value in s.items():
+            if key.endswith("_front_sse"):
+                name = key[: -len("_front_sse")]
+                prefix = "" if name == "model" else f"{name}_"
+                out[f"{prefix}mse"] = s.get(f"{name}_sse", 0.0) / cells
+                out[f"{prefix}front_mse"] = value / front
+        out["front_cells"] = s.get("front_cells", 0.0) / 9.0
+        return out
 
 
 def pool_errors(pred: np.ndarray, truth: np.ndarray, dx: float, liquidus: float) -> dict[str, float]:

@@ -124,12 +124,12 @@ def test_front_and_persistence_scores():
     ipf_now[:, :, :, 3:] = 0.0  # the top half is liquid at t
     t_next = torch.full((1, 6, 6), 1000.0)
     t_next[:, :, 4:] = 1800.0  # ... and the top two rows stay liquid at t+1
-    front = front_mask(t_next, ipf_now, 1658.0, 1723.0)
+    front = front_mask(t_next, ipf_now, 1723.0)
     assert front[0, :, 3].all() and not front[0, :, :3].any() and not front[0, :, 4:].any()
     target = ipf_now.clone()
     target[:, :, :, 3] = 0.5  # the newly solid row gets an orientation
     score = FrontScore()
-    score.add(target, target, ipf_now, t_next, 1658.0, 1723.0)
+    score.add(target, target, ipf_now, t_next, 1723.0)
     r = score.result()
     assert r["mse"] == 0.0 and r["front_mse"] == 0.0
     assert r["persistence_front_mse"] == pytest.approx(0.25)

@@ -187,7 +187,13 @@ class RecurrentFieldTask(Task):
                 t = first + k
                 if self.liquidus is not None:
                     pred = pred * solid_mask(w[:, t, 0], self.liquidus).unsqueeze(1)  # liquid: no orientation
-                    score.add(pred, w[:, t, c:], w[:, t - 1, c:], w[:, t, 0], self.solidus, self.liquidus)
+                    # Persistence keeps each cell's last orientation in the window (before it melted).
+                    last = w[:, 0, c:]
+                    for j in range(1, t):
+                        last = torch.where((w[:, j, c:] != 0).any(dim=1, keepdim=True), w[:, j, c:], last)
+                    score.add(
+                        pred, w[:, t, c:], w[:, t - 1, c:], w[:, t, 0], self.liquidus, {"persistence": last}
+                    )
                 else:
                     sums["mse"] += float(((pred - w[:, t, c:]) ** 2).mean())
                     sums["persistence_mse"] += float(((w[:, t - 1, c:] - w[:, t, c:]) ** 2).mean())
