@@ -8,14 +8,17 @@ with each source combination and the script reports:
 * temperature: RMSE (K) of the temperature surrogate's autoregressive rollout against the solver at several
   frames, beside the cold plate (no heat at all) as the baseline, and the peak temperatures;
 * grains: IPF MSE against the grain automaton on the same (solver) temperature, of the microstructure
-  surrogate fed its own predictions, of frozen grains (the substrate, liquid cells zeroed: persistence),
-  and of a second automaton run that differs only in its random nucleation (the floor: the automaton is
-  stochastic, so no prediction can match it exactly).
+  surrogate fed its own predictions with the automaton's rules (as Play runs it) and alone (every cell
+  predicted, as in training), of frozen grains (the substrate, liquid cells zeroed: persistence), and of a
+  second automaton run that differs only in its random nucleation (the floor: the automaton is
+  stochastic, so no prediction can match it exactly). The floor run is the reference run again, the same
+  solver with the automaton updated on every one of its sub-steps, with another nucleation seed.
 
     .venv/bin/python benchmarks/melt_play.py --frames 300
 
-Ends with ``RESULT solver_fps=… models_fps=… speedup=… t_rmse_k=… cold_rmse_k=… ipf_mse=… frozen_ipf_mse=…
-floor_ipf_mse=… finite=…`` (frames per second while the beam is on; errors at the last frame).
+Ends with ``RESULT solver_fps=… models_fps=… speedup=… t_rmse_k=… cold_rmse_k=… ipf_mse=…
+network_alone_ipf_mse=… frozen_ipf_mse=… floor_ipf_mse=… finite=…`` (frames per second while the beam is
+on; errors at the last frame).
 """
 
 from __future__ import annotations
@@ -26,22 +29,30 @@ import time
 
 import numpy as np
 
-from fieldcast.engine.melt_session import MeltPlay, open_melt_model
-from fieldcast.engine.systems.melt import GrainField, Material
+from fieldcast.engine.melt_session import MeltPlay, MicrostructureModel, open_melt_model
+from fieldcast.engine.systems.melt import Material
 from fieldcast.resources import resource_path
 
 LEGS = (0.1, 0.6, 0.3, 0.9)  # path points, fractions of the plate length
 HORIZONS = (20, 50, 100, 200, 300, 500)
 
 
-def run(temperature, microstructure, frames: int) -> tuple[list[float], list]:
-    """Frames of one scan with the given sessions (None: the solver); times in ms."""
-    play = MeltPlay()
-    play.temperature_session, play.microstructure_session = temperature, microstructure
-    play.reset()
+def _scan(play: MeltPlay) -> None:
     play.beam.start_path(LEGS[0] * play.nx * play.dx)
     for x in LEGS[1:]:
         play.beam.add_point(x * play.nx * play.dx)
+
+
+def run(temperature, microstructure, frames: int, rules: bool = True) -> tuple[list[float], list]:
+    """Frames of one scan with the given sessions (None: the solver); times in ms. ``rules=False`` runs
+    the microstructure network alone (every cell predicted, only liquid cells zeroed, as in training)."""
+    play = MeltPlay()
+    play.temperature_session, play.microstructure_session = temperature, microstructure
+    play.reset()
+    if microstructure is not None and not rules:
+        play.micro = MicrostructureModel(microstructure, keep_solid=False)
+        play.micro.reset(play.ipf, play.temperature)
+    _scan(play)
     times, out = [], []
     for _ in range(frames):
         t0 = time.perf_counter()
@@ -50,22 +61,14 @@ def run(temperature, microstructure, frames: int) -> tuple[list[float], list]:
     return times, out
 
 
-def floor_run(reference: list) -> list[np.ndarray]:
-    """IPF of an automaton with the reference's substrate but other random nucleation, on its temperature."""
+def floor_run(frames: int) -> list[np.ndarray]:
+    """IPF of the reference run again (same solver, same sub-steps, same substrate) with only the
+    automaton's random nucleation drawn from another seed: how far two equally valid answers differ."""
     play = MeltPlay()
-    grains = GrainField(play.nx, play.ny, play.scene.grains, np.random.default_rng(play.seed))
-    grains.fill_substrate()
-    grains.rng = np.random.default_rng(12345)
-    m = Material()
-    previous = play.frame.temperature
-    out = []
-    for frame in reference:
-        for k in range(1, 9):
-            w = k / 8
-            grains.update((1 - w) * previous + w * frame.temperature, m.solidus, m.liquidus)
-        previous = frame.temperature
-        out.append(grains.ipf())
-    return out
+    play.reset()
+    play.ref_grains.rng = np.random.default_rng(12345)  # substrate already filled from the play's seed
+    _scan(play)
+    return [play.advance().ipf for _ in range(frames)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     liquidus = Material().liquidus
     substrate = MeltPlay().frame.ipf
-    floor = floor_run(ref)
+    floor = floor_run(args.frames)
     model_g = runs["microstructure_model"][1]
+    alone = run(None, micro, args.frames, rules=False)[1]
     print("grains against the automaton on the solver's temperature (IPF MSE)")
     last = {}
     for h in (h for h in HORIZONS if h <= args.frames):
@@ -117,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         frozen = np.where(ref[h - 1].temperature >= liquidus, 0.0, substrate)
         last = {
             "model": float(np.mean((model_g[h - 1].ipf - truth) ** 2)),
+            "network_alone": float(np.mean((alone[h - 1].ipf - truth) ** 2)),
             "frozen": float(np.mean((frozen - truth) ** 2)),
             "floor": float(np.mean((floor[h - 1] - truth) ** 2)),
         }
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         f"speedup={on_fps['both_models'] / on_fps['solver']:.2f} "
         f"t_rmse_k={np.sqrt(np.mean((a.temperature - b.temperature) ** 2)):.1f} "
         f"cold_rmse_k={np.sqrt(np.mean((b.temperature - 300.0) ** 2)):.1f} "
-        f"ipf_mse={last['model']:.4f} frozen_ipf_mse={last['frozen']:.4f} floor_ipf_mse={last['floor']:.4f} "
+        f"ipf_mse={last['model']:.4f} network_alone_ipf_mse={last['network_alone']:.4f} "
+        f"frozen_ipf_mse={last['frozen']:.4f} floor_ipf_mse={last['floor']:.4f} "
         f"finite={int(all(f.finite for _, frames in runs.values() for f in frames))}"
     )
     return 0

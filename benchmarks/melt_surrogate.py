@@ -13,12 +13,18 @@ Temperature model (one thread, as in the Play panel: clamped at >= ambient after
   (cells) the hottest surface cell of the model is from the solver's (the pool follows the laser);
 - a cooling run (``--long`` frames): three passes of the laser, then the laser off from frame ~110 to the
   end: RMSE at 20, 50, 100, 200 and the last frame beside persistence, peaks, the hottest cell at the end
-  (the solver is back to ~300 K some 40 frames after the laser stops) and the first frame below 400 K.
+  (the solver is back to ~300 K some 40 frames after the laser stops), the first frame below 400 K and the
+  first frame with the hottest cell within 5 K of ambient (305 K), for the model and for the solver.
 
 Microstructure model (explicit recurrent state):
 
-- front and overall MSE on the test part of the time split it was trained with (``--split``), each window
-  stepped from a zero state over its 3 context transitions exactly as in training (teacher forcing);
+- front and overall MSE on the test trajectories of the split it was trained with (``--split``, by
+  default the file's split by trajectory: scans the model never saw), each window stepped from a zero
+  state over its 3 context transitions exactly as in training (teacher forcing). The front is the cells
+  that solidify during the step (liquid at t, below the liquidus at t+1; see
+  ``fieldcast.training.melt_eval``), scored beside persistence (each cell keeps its last orientation,
+  from before it melted), frozen grains (the trajectory's first microstructure) and the naive persistence
+  ``ipf(t+1) = ipf(t)`` (no orientation for any front cell);
 - the Play panel's sliding window over the first 100 frames of the long trajectory: per frame, from a zero
   state, over the last 3 transitions with the solver's temperature, feeding back its own IPF predictions;
   scored beside the frozen initial microstructure and beside the grain automaton (``GrainField``) driven by
@@ -155,7 +161,11 @@ def _cooling_report(session, run: dict) -> dict:
             out[f"rmse@{h}"] = _rmse(pred[h - 1], truth[h - 1])
             out[f"persistence_rmse@{h}"] = _rmse(temps[2], truth[h - 1])
     cold_p, cold_t = np.flatnonzero(hot_p[off:] < 400.0), np.flatnonzero(hot_t[off:] < 400.0)
+    # "Back to ambient": the hottest cell within 5 K of 300 K.
+    amb_p, amb_t = np.flatnonzero(hot_p[off:] < AMBIENT + 5), np.flatnonzero(hot_t[off:] < AMBIENT + 5)
     return out | {
+        "frames_off_to_305K_model": int(amb_p[0]) if amb_p.size else None,
+        "frames_off_to_305K_solver": int(amb_t[0]) if amb_t.size else None,
         "peak_model_K": float(hot_p.max()),
         "peak_solver_K": float(hot_t.max()),
         "peak_model_last_K": float(hot_p[-1]),
@@ -185,24 +195,30 @@ def evaluate_microstructure_model(path: str, dataset, split, long_run: dict, see
     from fieldcast.engine.runtime import ModelSession
     from fieldcast.engine.systems.melt.ipf import IPF_CHANNELS
     from fieldcast.engine.systems.melt.thermal import Material
-    from fieldcast.training.melt_eval import FrontScore
+    from fieldcast.training.melt_eval import FrontScore, last_orientation
 
     m = Material()
     session = ModelSession(path, threads=1)
-    # The test part of the time split the model was trained with (as the recurrent_field task cuts it),
-    # on a second handle so the temperature evaluation keeps the file's stored split.
+    # The test part of the split the model was trained with (as the recurrent_field task cuts it), on a
+    # second handle so the temperature evaluation keeps the file's stored split. Each test segment is read
+    # whole, so persistence can remember the grain a cell had before it melted.
     data = open_dataset(dataset.path)
     data.use_split(split)
     names = list(data.channel_names)
     channels = [names.index("temperature")] + [names.index(n) for n in IPF_CHANNELS]
     score = FrontScore()
-    for traj, start in data.windows("test", 4):
-        w = data.read_window(traj, start, 4)[:, channels]  # (4, 10, nx, ny): T, ipf x9
-        states = _zero_states(session, *w.shape[-2:])
-        for s in range(3):
-            pred, states = _ipf_step(session, w[s, 1:], w[s, 0], w[s + 1, 0], states)
-        score.add(*(torch.from_numpy(a[None]) for a in (pred, w[3, 1:], w[2, 1:])),
-                  torch.from_numpy(w[3, 0][None]), m.solidus, m.liquidus)  # fmt: skip
+    for traj, a, b in data.split_segments("test"):
+        seg = data.read_window(traj, a, b - a)[:, channels]  # (T, 10, nx, ny): T, ipf x9
+        last = last_orientation(seg[:, 1:])
+        for start in range(0, len(seg) - 3):
+            w = seg[start : start + 4]
+            states = _zero_states(session, *w.shape[-2:])
+            for s in range(3):
+                pred, states = _ipf_step(session, w[s, 1:], w[s, 0], w[s + 1, 0], states)
+            baselines = {"persistence": last[start + 2], "frozen": seg[0, 1:], "naive_persistence": w[2, 1:]}
+            score.add(*(torch.from_numpy(a[None]) for a in (pred, w[3, 1:], w[2, 1:])),
+                      torch.from_numpy(w[3, 0][None]), m.liquidus,
+                      {k: torch.from_numpy(v[None]) for k, v in baselines.items()})  # fmt: skip
     report = {"windows_test": score.result()}
     # The Play panel's sliding window, autoregressive in ipf, on the long (unseen) trajectory: as is, and
     # with the fed-back IPF clamped to the colour range [0, 1].
@@ -289,7 +305,9 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("--temperature", default=_shipped("melt_temperature.onnx"))
     parser.add_argument("--microstructure", default=_shipped("melt_microstructure.onnx"))
-    parser.add_argument("--split", default="12,6,6")
+    parser.add_argument(
+        "--split", default="auto", help='"auto" (the file\'s split by trajectory) or time ratios "12,6,6"'
+    )
     parser.add_argument("--long", type=int, default=300, help="frames of the long rollout")
     parser.add_argument("--seed", type=int, default=1000, help="long trajectory's seed (not in the data)")
     parser.add_argument("--json", help="also write the report here")
@@ -319,15 +337,19 @@ def main() -> None:
             f"t_cool_pers{args.long}": co[f"persistence_rmse@{args.long}"],
             "t_cool_peak": co["peak_model_K"], "t_cool_peak_solver": co["peak_solver_K"],
             "t_cool_last": co["peak_model_last_K"], "t_cool_last_solver": co["peak_solver_last_K"],
+            "t_cool_305_frames": co["frames_off_to_305K_model"],
+            "t_cool_305_frames_solver": co["frames_off_to_305K_solver"],
         }  # fmt: skip
     if args.microstructure and Path(args.microstructure).is_file():
-        split = [float(x) for x in args.split.split(",")]
+        split = args.split if args.split in ("auto", "stored") else [float(x) for x in args.split.split(",")]
         mi = evaluate_microstructure_model(args.microstructure, dataset, split, long_run, args.seed)
         report["microstructure"] = mi
         w, sw, ga = mi["windows_test"], mi["sliding_window"], mi["grain_automaton"]
         result |= {
-            "m_front": w["front_mse"], "m_front_pers": w["persistence_front_mse"],
-            "m_mse": w["mse"], "m_mse_pers": w["persistence_mse"],
+            "front_mse": w["front_mse"], "front_mse_persistence": w["persistence_front_mse"],
+            "front_mse_frozen": w["frozen_front_mse"],
+            "front_mse_naive_persistence": w["naive_persistence_front_mse"], "front_cells": w["front_cells"],
+            "m_mse": w["mse"], "m_mse_pers": w["persistence_mse"], "m_mse_frozen": w["frozen_mse"],
             "m_sw_mse": sw["mse_mean"], "m_sw_frozen": sw["frozen_mse_mean"],
             "m_sw_front": sw["front_mse_mean"], "m_sw_front_frozen": sw["frozen_front_mse_mean"],
             "m_sw_clamped_mse": mi["sliding_window_clamped"]["mse_mean"],
