@@ -1,8 +1,8 @@
 """The melt system's report pictures: grain maps as IPF colours, and the error at the solidification front.
 
-The front is where the grain map changed between the last given frame and the predicted one (cells that
-solidified, or remelted, during the horizon); that is where a melt surrogate has to work, and where its
-error is compared with the error everywhere else.
+The front is the cells that solidified during the horizon: liquid in the last given frame (no grain, all
+nine IPF channels zero) and solid in the true predicted frame, as the trainer's front metric defines it.
+That is where a melt surrogate has to work, and where its error is compared with the error elsewhere.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from fieldcast.engine.report_systems import Picture, ReportInputs, register_pict
 
 __all__ = ["melt_pictures"]
 
-_CHANGED = 0.05  # IPF colour change (0..1) that marks a cell as part of the front
 _DIRECTIONS = ("x", "y", "z")
 
 
@@ -38,7 +37,7 @@ def _front_picture(case: dict[str, Any], names: list[str]) -> Picture | None:
     truth, pred, before = (np.asarray(case[k], np.float64) for k in ("truth", "model", "persistence"))
     if _rgb(truth, names, "x") is None:
         return None
-    front = np.max(np.abs(truth - before), axis=0) > _CHANGED  # (nx, ny)
+    front = (np.abs(before).sum(axis=0) == 0) & (np.abs(truth).sum(axis=0) > 0)  # (nx, ny)
     error = np.mean(np.abs(pred - truth), axis=0)
     fig = _figure(13.0, 4.4)
     axes = fig.subplots(1, 4)
@@ -68,8 +67,8 @@ def _front_picture(case: dict[str, Any], names: list[str]) -> Picture | None:
         fontsize=10,
     )
     caption = (
-        f"Front: cells whose IPF colour changed by more than {_CHANGED} since the last given frame. "
-        "Persistence keeps the last given grain map, so it is wrong exactly at the front."
+        "Front: cells liquid in the last given frame and solid in the true frame. Persistence keeps the "
+        "last given grain map, so it is wrong exactly at the front."
     )
     return Picture("Error at the solidification front", fig, caption)
 
