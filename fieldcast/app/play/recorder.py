@@ -3,14 +3,17 @@
 Frames are coloured with the canvas's colour maps (:mod:`fieldcast.widgets.field_colors`) at grid
 resolution and scaled up by whole pixels, so recordings are sharp and work on machines without a GPU.
 GIFs are written with Pillow; MP4 needs the optional ``imageio-ffmpeg`` package (it ships its own ffmpeg).
+Every file is written atomically (``fieldcast.engine.files``): a reader never sees half a recording.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
+from fieldcast.engine.files import atomic_path, atomic_write
 from fieldcast.widgets.field_colors import blend, colorize, overlay_rgba
 
 __all__ = ["Recorder", "mp4_available", "render_rgb", "save_png"]
@@ -45,11 +48,13 @@ def render_rgb(
 
 
 def save_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write (h, w, 3 or 4) uint8 pixels to a PNG file."""
+    """Write (h, w, 3 or 4) uint8 pixels to a PNG file (atomically)."""
     from PIL import Image
 
     path = Path(path)
-    Image.fromarray(np.ascontiguousarray(rgb)).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    atomic_write(path, buffer.getvalue())
     return path
 
 
@@ -98,26 +103,37 @@ class Recorder:
 
         images = [Image.fromarray(f) for f in self.frames]
         duration = max(20, int(round(1000 / self.fps)))
+        buffer = io.BytesIO()
         images[0].save(
-            self.path, save_all=True, append_images=images[1:], duration=duration, loop=0, optimize=False
+            buffer,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=duration,
+            loop=0,
+            optimize=False,
         )
+        atomic_write(self.path, buffer.getvalue())
 
     def _write_mp4(self) -> None:
         import imageio_ffmpeg
 
         h, w = self.frames[0].shape[:2]
-        writer = imageio_ffmpeg.write_frames(
-            str(self.path),
-            (w, h),
-            fps=self.fps,
-            codec="libx264",
-            pix_fmt_out="yuv420p",
-            quality=7,
-            macro_block_size=2,
-        )
-        writer.send(None)  # start the encoder
-        try:
-            for frame in self.frames:
-                writer.send(np.ascontiguousarray(frame))
-        finally:
-            writer.close()
+        # The encoder writes a file of its own; it becomes the recording only once it is complete.
+        with atomic_path(self.path) as tmp:
+            writer = imageio_ffmpeg.write_frames(
+                str(tmp),
+                (w, h),
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_out="yuv420p",
+                quality=7,
+                macro_block_size=2,
+                output_params=["-f", "mp4"],  # the temporary name does not end in .mp4
+            )
+            writer.send(None)  # start the encoder
+            try:
+                for frame in self.frames:
+                    writer.send(np.ascontiguousarray(frame))
+            finally:
+                writer.close()
