@@ -314,7 +314,7 @@ def _import_cases(folder: Path) -> list[Case]:
         "npz-zip-bomb-2GiB",
         p,
         "rejected",
-        "budget",
+        "zip bomb",
         f"{p.stat().st_size >> 10} KiB inflating to a 2 GiB array",
     )
     # A header claiming far more than its entry holds.

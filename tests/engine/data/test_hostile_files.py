@@ -165,11 +165,44 @@ def test_an_npz_header_claiming_more_than_its_entry_holds_is_refused(tmp_path):
         open_source(path)
 
 
-def test_an_npz_array_over_the_budget_is_refused_from_its_header(tmp_path, monkeypatch):
+def test_an_npz_frame_over_the_budget_is_refused_from_its_header(tmp_path, monkeypatch):
     monkeypatch.setenv(BUDGET_ENV, "16")
     path = tmp_path / "big.npz"
-    np.savez_compressed(path, density=np.zeros((40, 256, 256), np.float32))  # 10 MiB, +float32 copy: 20 MiB
-    with pytest.raises(DatasetError, match="memory budget of 16.0 MiB"):
+    np.savez_compressed(path, density=np.zeros((2, 1536, 1536), np.float32))  # a frame: 9 MiB, +float32 copy
+    with pytest.raises(DatasetError, match="one frame needs 18.0 MiB, over the memory budget of 16.0 MiB"):
         open_source(path)
     monkeypatch.setenv(BUDGET_ENV, "64")
-    assert open_source(path).n_frames == 40
+    assert open_source(path).n_frames == 2
+
+
+def test_an_npz_sequence_larger_than_the_budget_is_imported_in_pieces(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from fieldcast.engine.data import import_file
+
+    frames = np.random.default_rng(0).random((1000, 64, 64), dtype=np.float32)  # 16 MiB
+    src = tmp_path / "long.npz"
+    np.savez_compressed(src, density=frames)
+    monkeypatch.setenv(BUDGET_ENV, "64")  # six copies of the trajectory (96 MiB) would not fit
+    tracemalloc.start()
+    try:
+        for _ in import_file(src, tmp_path / "long.h5"):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * frames.nbytes
+    with open_dataset(tmp_path / "long.h5") as ds:
+        assert np.array_equal(ds.read_window(0, 990, 10)[:, 0], frames[990:])
+
+
+def test_an_npz_zip_bomb_is_refused_from_its_sizes(tmp_path):
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("density.npy", "w", force_zip64=True) as fh:
+            shape = (68, 1024, 1024)
+            np.lib.format.write_array_header_2_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            for _ in range(17):
+                fh.write(bytes(16 << 20))
+    with pytest.raises(DatasetError, match="zip bomb"):
+        open_source(path)

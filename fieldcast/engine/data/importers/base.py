@@ -19,7 +19,7 @@ from fieldcast.engine.data.importers.mapping import (
 from fieldcast.engine.data.store import DatasetError
 from fieldcast.engine.data.writer import DatasetWriter
 from fieldcast.engine.jobs import CancelToken, Progress
-from fieldcast.engine.limits import BudgetError, check_budget, format_bytes
+from fieldcast.engine.limits import BudgetError, check_budget, format_bytes, frame_budget
 from fieldcast.engine.systems.base import SystemSpec, get_spec
 
 __all__ = ["ImportReport", "Source", "run_import"]
@@ -43,9 +43,28 @@ class Source:
     skipped: tuple[str, ...] = ()  # things in the source no channel can come from, with the reason
     system: str | None = None  # the system the source's channels belong to (None: build a generic one)
 
+    #: True when :meth:`read_frames` reads only the frames asked for (else it slices a whole trajectory)
+    streams: bool = False
+
     def read_trajectory(self, index: int) -> dict[str, np.ndarray]:
         """Every channel of trajectory ``index`` as float32 ``(T, nx, ny)``."""
         raise NotImplementedError
+
+    def read_frames(self, index: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Frames ``start:stop`` of every channel of trajectory ``index``, float32 ``(k, nx, ny)``.
+
+        Sources that can read part of a trajectory override this and set :attr:`streams`; the default
+        reads the whole trajectory once and hands out slices of it.
+        """
+        cached = getattr(self, "_frames_cache", None)
+        if cached is None or cached[0] != index:
+            cached = (index, self.read_trajectory(index))
+            self._frames_cache = cached
+        return {name: arr[start:stop] for name, arr in cached[1].items()}
+
+    def close(self) -> None:
+        """Let go of whatever :meth:`read_frames` keeps between calls (open files, a cached trajectory)."""
+        self._frames_cache = None
 
     def describe(self) -> dict:
         return {
@@ -130,23 +149,57 @@ def _fields_for(spec: SystemSpec, mapping: ChannelMapping, channels: Mapping[str
 TRAJECTORY_COPIES = 6
 
 
-def check_trajectory_budget(source: Source, n_channels: int) -> None:
-    """DatasetError naming the source when one trajectory would not fit the memory budget."""
-    nbytes = 4 * max(n_channels, len(source.channels)) * source.n_frames * source.grid[0] * source.grid[1]
-    try:
-        check_budget(
-            TRAJECTORY_COPIES * nbytes,
+def check_trajectory_budget(source: Source, n_channels: int) -> int:
+    """Frames imported at once (a streaming source) after checking they fit the memory budget; a source
+    that reads whole trajectories must fit one. DatasetError naming the source when it does not."""
+    frame = 4 * max(n_channels, len(source.channels)) * source.grid[0] * source.grid[1]
+    if source.streams:
+        what, nbytes = f"one frame ({source.grid[0]} x {source.grid[1]}) imported", frame
+    else:
+        nbytes = frame * source.n_frames
+        what = (
             f"one trajectory ({source.n_frames} frames of {source.grid[0]} x {source.grid[1]}, "
-            f"{format_bytes(nbytes)} as float32) imported",
+            f"{format_bytes(nbytes)} as float32) imported"
         )
+    try:
+        check_budget(TRAJECTORY_COPIES * nbytes, what)
     except BudgetError as exc:
         raise DatasetError(source.path, str(exc)) from None
+    if not source.streams:
+        return source.n_frames
+    # Pieces of at most 32 MiB and the frame budget: few writes, a small multiple of one frame in memory.
+    return int(max(1, min(source.n_frames, min(32 << 20, frame_budget()) // frame)))
 
 
 def first_bad_frame(arr: np.ndarray) -> int | None:
     """Index of the first frame (axis 0) of ``arr`` holding NaN or Inf, None when all are finite."""
     finite = np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
     return None if finite.all() else int(np.argmin(finite))
+
+
+def _pieces(
+    source: Source,
+    spec: SystemSpec,
+    mapping: ChannelMapping,
+    index: int,
+    piece: int,
+    token: CancelToken | None,
+):
+    """The fields of trajectory ``index`` in pieces of ``piece`` frames, NaN/Inf named with its frame."""
+    for start in range(0, source.n_frames, piece):
+        if token is not None:
+            token.raise_if_cancelled()
+        stop = min(start + piece, source.n_frames)
+        channels = source.read_frames(index, start, stop)
+        for name, arr in channels.items():
+            frame = first_bad_frame(arr)
+            if frame is not None:
+                raise DatasetError(
+                    source.path,
+                    f"the data is not finite: channel '{name}' contains NaN or Inf "
+                    f"(trajectory {index}, first at frame {start + frame})",
+                )
+        yield _fields_for(spec, mapping, channels, (stop - start, *source.grid))
 
 
 def run_import(
@@ -163,9 +216,8 @@ def run_import(
     leaves no half file behind (and an older ``out`` untouched).
     """
     spec, mapping = resolve_target(source, system, overrides)
-    check_trajectory_budget(source, len(spec.channel_names()))
+    piece = check_trajectory_budget(source, len(spec.channel_names()))
     out = Path(out)
-    shape = (source.n_frames, *source.grid)
     report = ImportReport(
         source=str(source.path),
         output=str(out),
@@ -208,19 +260,11 @@ def run_import(
             for i in range(source.n_trajectories):
                 if token is not None:
                     token.raise_if_cancelled()
-                channels = source.read_trajectory(i)
-                for name, arr in channels.items():
-                    frame = first_bad_frame(arr)
-                    if frame is not None:
-                        raise DatasetError(
-                            source.path,
-                            f"the data is not finite: channel '{name}' contains NaN or Inf "
-                            f"(trajectory {i}, first at frame {frame})",
-                        )
-                writer.append(_fields_for(spec, mapping, channels, shape))
+                writer.append_frames(_pieces(source, spec, mapping, i, piece, token))
                 yield Progress("import", i + 1, source.n_trajectories, f"trajectory {i + 1}")
         os.replace(tmp, out)
     finally:
+        source.close()
         if tmp.exists():
             tmp.unlink()
     yield report

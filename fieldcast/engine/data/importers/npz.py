@@ -31,6 +31,10 @@ from fieldcast.engine.limits import BudgetError, check_budget, format_bytes
 
 __all__ = ["NpzSource", "looks_like_npz"]
 
+# An array of hundreds of megabytes that deflates more than 200-fold holds almost no information (zeros):
+# decompressing and writing it would take minutes for nothing, so it is refused as a zip bomb.
+_BOMB_FROM_BYTES = 256 << 20
+_BOMB_RATIO = 200
 _MAX_ARRAY_BYTES = 1 << 34  # 16 GiB for one array is beyond any frame sequence we expect: a crafted header
 
 
@@ -66,15 +70,27 @@ def _read_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 if any(s < 0 for s in shape) or math.prod(shape) * dtype.itemsize > _MAX_ARRAY_BYTES:
                     raise DatasetError(path, f"array '{name}' claims shape {shape}, an absurd size")
                 nbytes = math.prod(shape) * dtype.itemsize
+                if info.file_size > _BOMB_FROM_BYTES and info.compress_size * _BOMB_RATIO < info.file_size:
+                    fold = info.file_size // max(info.compress_size, 1)
+                    raise DatasetError(
+                        path,
+                        f"array '{name}' inflates from {format_bytes(info.compress_size)} to "
+                        f"{format_bytes(info.file_size)} ({fold:,}-fold): a zip bomb, not simulation data",
+                    )
                 if info.file_size < nbytes:
                     raise DatasetError(
                         path,
                         f"array '{name}' claims shape {shape} ({format_bytes(nbytes)}) but its entry holds "
                         f"{format_bytes(info.file_size)} (damaged or crafted header)",
                     )
-                # Decompressed in one piece, then converted to float32: both must fit the budget.
+                # A C-order array is read frame by frame; a Fortran-order one (or a single frame) in one
+                # piece, then converted to float32: what is read at once must fit the budget.
+                # (nx, ny) and (nx, ny, k) may be one frame of a folder of frames: counted whole.
+                whole = fortran or len(shape) <= 2 or (len(shape) == 3 and shape[2] <= 3)
+                count = math.prod(shape if whole else shape[1:])
                 try:
-                    check_budget(nbytes + 4 * math.prod(shape), f"array '{name}' of shape {shape} ({dtype})")
+                    what = f"array '{name}' of shape {shape} ({dtype})" + ("" if whole else ", one frame")
+                    check_budget(count * (dtype.itemsize + 4), what)
                 except BudgetError as exc:
                     raise DatasetError(path, str(exc)) from None
                 out[name] = (tuple(int(s) for s in shape), dtype)
@@ -229,13 +245,72 @@ class NpzSource(Source):
             return {name: np.ascontiguousarray(arr)}
         return {f"{name}_{a}": np.ascontiguousarray(arr[..., k]) for k, a in enumerate("xyz"[: fs[2]])}
 
+    streams = True
+
     def read_trajectory(self, index: int) -> dict[str, np.ndarray]:
+        return self.read_frames(index, 0, self.n_frames)
+
+    def read_frames(self, index: int, start: int, stop: int) -> dict[str, np.ndarray]:
         files = self._trajectories[index]
         out: dict[str, np.ndarray] = {}
         for name in self._frame_shapes:
             if self._per_frame:
-                arr = np.stack([_load(f, name) for f in files])
+                arr = np.stack([_load(f, name) for f in files[start:stop]])
             else:
-                arr = _load(files[0], name)
+                arr = self._sequence_frames(files[0], name, start, stop)
             out.update(self._split(name, arr))
         return out
+
+    def _sequence_frames(self, path: Path, name: str, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` of array ``name`` of a sequence file, decompressed as they are read.
+
+        The member stays open between calls, so pieces read in order decompress the array once.
+        """
+        streams: dict = self.__dict__.setdefault("_streams", {})
+        key = (path, name)
+        state = streams.get(key)
+        if state is None or state["next"] != start:
+            if state is not None:
+                state["zip"].close()
+            for other in [k for k in streams if k[0] != path]:  # another trajectory: let its files go
+                streams.pop(other)["zip"].close()
+            try:
+                zf = zipfile.ZipFile(path)
+                fh = zf.open(f"{name}.npy")
+                version = np.lib.format.read_magic(fh)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(fh)
+            except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+                if "zf" in locals():
+                    zf.close()
+                raise DatasetError(path, f"cannot read array '{name}' ({exc})") from None
+            if fortran or dtype.hasobject:  # Fortran order cannot be cut into frames: the whole array
+                zf.close()
+                return _load(path, name)[start:stop]
+            state = {"zip": zf, "fh": fh, "shape": shape, "dtype": dtype, "next": 0}
+            streams[key] = state
+        shape, dtype = state["shape"], state["dtype"]
+        frame = math.prod(shape[1:]) * dtype.itemsize
+        try:
+            if start > state["next"]:
+                state["fh"].read((start - state["next"]) * frame)
+            data = state["fh"].read((stop - start) * frame)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            streams.pop(key)["zip"].close()
+            raise DatasetError(path, f"cannot read array '{name}' ({exc})") from None
+        if len(data) != (stop - start) * frame:
+            streams.pop(key)["zip"].close()
+            raise DatasetError(path, f"array '{name}' ends before frame {stop} (truncated entry)")
+        state["next"] = stop
+        if stop >= shape[0]:  # the last frames: nothing more to read from this member
+            streams.pop(key)["zip"].close()
+        return np.frombuffer(data, dtype=dtype).reshape((stop - start, *shape[1:]))
+
+    def close(self) -> None:
+        for state in self.__dict__.pop("_streams", {}).values():
+            state["zip"].close()
+        super().close()

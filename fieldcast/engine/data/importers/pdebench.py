@@ -92,10 +92,15 @@ class PdebenchFlatSource(Source):
         self.skipped = tuple(skipped)
         self.n_trajectories, self.n_frames, self.grid = int(n), int(t), (int(nx), int(ny))
 
+    streams = True
+
     def read_trajectory(self, index: int) -> dict[str, np.ndarray]:
+        return self.read_frames(index, 0, self.n_frames)
+
+    def read_frames(self, index: int, start: int, stop: int) -> dict[str, np.ndarray]:
         with open_h5(self.path) as f:
             try:
-                return {k: np.asarray(f[k][index], dtype=np.float32) for k in self.channels}
+                return {k: np.asarray(f[k][index, start:stop], dtype=np.float32) for k in self.channels}
             except OSError as exc:
                 raise DatasetError(self.path, f"cannot read trajectory {index} ({exc})") from None
 
@@ -141,10 +146,15 @@ class PdebenchGroupedSource(Source):
         self.channels = ["data"] if c <= 1 else [f"data_{i}" for i in range(c)]
         self.n_trajectories, self.n_frames, self.grid = len(self._groups), int(t), (int(nx), int(ny))
 
+    streams = True
+
     def read_trajectory(self, index: int) -> dict[str, np.ndarray]:
+        return self.read_frames(index, 0, self.n_frames)
+
+    def read_frames(self, index: int, start: int, stop: int) -> dict[str, np.ndarray]:
         with open_h5(self.path) as f:
             try:
-                data = np.asarray(f[self._groups[index]]["data"][()], dtype=np.float32)
+                data = np.asarray(f[self._groups[index]]["data"][start:stop], dtype=np.float32)
             except OSError as exc:
                 raise DatasetError(self.path, f"cannot read trajectory {index} ({exc})") from None
         if not self._has_channel_axis:
