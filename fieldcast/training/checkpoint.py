@@ -173,7 +173,7 @@ def _keep_previous(folder: Path, tag: str) -> None:
         try:
             os.link(src, tmp)
         except OSError:  # a file system without hard links: copy instead
-            tmp.write_bytes(src.read_bytes())
+            atomic_write(tmp, src.read_bytes())
         os.replace(tmp, dst)
 
 

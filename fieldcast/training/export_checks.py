@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 import torch
 
+from fieldcast.engine.files import atomic_write
 from fieldcast.training.rollout import ChannelLayout
 
 __all__ = [
@@ -160,7 +161,7 @@ def quantize_static_model(
 
     with _quiet_quantizer(), tempfile.TemporaryDirectory(dir=folder, prefix=".int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32.SerializeToString())
+        atomic_write(src, fp32.SerializeToString())
         quantize_static(
             str(src),
             str(dst),
@@ -180,7 +181,7 @@ def quantize_dynamic_model(fp32: onnx.ModelProto, folder: Path, op_types: Sequen
 
     with _quiet_quantizer(), tempfile.TemporaryDirectory(dir=folder, prefix=".int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32.SerializeToString())
+        atomic_write(src, fp32.SerializeToString())
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
         return onnx.load(str(dst))
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 __all__ = [
     "ALLOWED_SESSION_MODULES",
+    "IN_PLACE_WRITERS",
     "RULES",
+    "check_atomic_writes",
     "check_eval_exec",
     "check_network",
     "check_np_load",
@@ -36,6 +38,32 @@ ALLOWED_SESSION_MODULES = {
 _VALIDATORS = {"load_checked", "load_sequence_checked", "ModelSession", "SequenceSession"}
 _NETWORK = {"urllib", "urllib3", "requests", "httpx", "aiohttp", "socket", "http", "ftplib", "smtplib"}
 _UNPICKLERS = {"pickle", "cPickle", "_pickle", "marshal", "dill", "cloudpickle", "joblib", "shelve"}
+
+
+#: the only modules allowed to write a file other than through ``fieldcast.engine.files``, and why
+IN_PLACE_WRITERS = {
+    "engine/files.py": "the atomic writer itself",
+    "engine/data/writer.py": "HDF5 datasets grow a trajectory at a time; n_trajectories is the commit point",
+    "engine/data/store.py": "edits a copy beside the file, fsyncs it and swaps it in with os.replace",
+    "training/tracking.py": "metrics.jsonl is append-only; a torn last line is cut before appending",
+    "app/smoke_test.py": "an HDF5 round trip in a private temporary folder",
+}
+# calls that write the file named by their argument at this index
+_SAVERS = {
+    "np.save": 0,
+    "np.savez": 0,
+    "np.savez_compressed": 0,
+    "numpy.save": 0,
+    "numpy.savez": 0,
+    "numpy.savez_compressed": 0,
+    "torch.save": 1,
+    "onnx.save": 1,
+    "onnx.save_model": 1,
+    "imageio_ffmpeg.write_frames": 0,
+    "shutil.copy": 1,
+    "shutil.copy2": 1,
+    "shutil.copyfile": 1,
+}
 
 
 def _calls(tree: ast.AST) -> Iterator[ast.Call]:
@@ -123,6 +151,66 @@ def check_network(source: str) -> list[str]:
     return out
 
 
+def _buffer_names(tree: ast.AST) -> set[str]:
+    """Names the module binds to an in-memory buffer (``buf = io.BytesIO()``) or to the temporary file
+    of an atomic write (``with atomic_path(path) as tmp``)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            if _dotted(node.value.func).split(".")[-1] in ("BytesIO", "StringIO"):
+                out |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                call, var = item.context_expr, item.optional_vars
+                if isinstance(call, ast.Call) and isinstance(var, ast.Name):
+                    if _dotted(call.func).split(".")[-1] == "atomic_path":
+                        out.add(var.id)
+    return out
+
+
+def _mode(call: ast.Call, position: int) -> str | None:
+    node = _keyword(call, "mode")
+    if node is None and len(call.args) > position:
+        node = call.args[position]
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def check_atomic_writes(source: str) -> list[str]:
+    """Files are written through ``fieldcast.engine.files`` (``atomic_write``, ``atomic_path``): no
+    ``open`` for writing (appending to a log is allowed), ``write_text``/``write_bytes``, or library
+    savers (NumPy, torch, ONNX, Pillow, matplotlib, ffmpeg, shutil, h5py) aimed at a path rather than an
+    in-memory buffer."""
+    tree = ast.parse(source)
+    buffers = _buffer_names(tree)
+    out = []
+    for call in _calls(tree):
+        name = _dotted(call.func)
+        attr = name.split(".")[-1] if name else getattr(call.func, "attr", "")
+        if attr in ("open", "fdopen") and name not in ("os.open",):
+            # builtins open(path, mode) / io.open / os.fdopen(fd, mode); Path.open(mode)
+            position = 1 if name in ("open", "io.open", "os.fdopen") else 0
+            mode = _mode(call, position)
+            target = _dotted(call.args[0]) if call.args else ""
+            if mode and set(mode) & set("wx+") and target != "os.devnull":
+                out.append(f"line {call.lineno}: {name or attr}() opens a file for writing in place")
+        elif attr in ("write_text", "write_bytes"):
+            out.append(f"line {call.lineno}: {attr}() writes in place")
+        elif name == "h5py.File" and (_mode(call, 1) or "r") not in ("r",):
+            out.append(f"line {call.lineno}: h5py.File opened for writing")
+        else:
+            index = _SAVERS.get(name)
+            if index is None and attr in ("save", "savefig") and call.args:
+                index = 0
+            if index is None:
+                continue
+            target = call.args[index] if len(call.args) > index else None
+            if isinstance(target, ast.Call) and _dotted(target.func) == "str" and target.args:
+                target = target.args[0]  # str(tmp)
+            if not (isinstance(target, ast.Name) and target.id in buffers):
+                out.append(f"line {call.lineno}: {name or attr}() writes to a path, not a buffer")
+    return out
+
+
 def _session_calls(tree: ast.AST) -> Iterator[ast.Call]:
     for call in _calls(tree):
         if _dotted(call.func).split(".")[-1] == "InferenceSession":
@@ -171,4 +259,5 @@ RULES: dict[str, Callable[[str], list[str]]] = {
     "no pickle/marshal loading": check_pickle,
     "no network modules": check_network,
     "InferenceSession only after validation": check_session_after_validation,
+    "files written atomically": check_atomic_writes,
 }

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from fieldcast.engine.files import atomic_write
 from fieldcast.engine.jobs import CancelToken
 
 __all__ = [
@@ -197,7 +198,7 @@ def write_stage_files(stages: list[dict], folder: Path) -> Path:
         data = dict(stage)
         data["parent"] = stages[i - 1]["name"] if i > 0 and data.get("init_from_parent", True) else None
         path = folder / f"{data['name']}.yaml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        atomic_write(path, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
     return path
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fieldcast.engine.files import atomic_write
+
 __all__ = ["synthetic_gcode", "write_synthetic_gcode"]
 
 _LAYER_MM = 0.2
@@ -256,5 +258,5 @@ def synthetic_gcode(moves: int = 100_000, seed: int = 0) -> str:
 def write_synthetic_gcode(path: str | os.PathLike, moves: int = 100_000, seed: int = 0) -> Path:
     """Write :func:`synthetic_gcode` to ``path`` and return it."""
     path = Path(path)
-    path.write_text(synthetic_gcode(moves, seed), encoding="utf-8")
+    atomic_write(path, synthetic_gcode(moves, seed).encode("utf-8"))
     return path
