@@ -8,6 +8,7 @@ a ``recurrent_states`` attribute (a list of ``(channels, downsample)``) and a fo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import warnings
@@ -130,23 +131,39 @@ def channel_units(spec: SystemSpec, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(units.get(n.split("@")[0], "") for n in names)
 
 
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def provenance(run: Path, ckpt: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
-    """Where an exported model comes from: run, recipe and data hashes, split, checkpoint, dates."""
+    """Where an exported model comes from: run, recipe and data hashes, split, checkpoint, dates.
+
+    Files are named by their name and content hash, never by a path: a model carries nothing of the
+    machine it was made on, and the hash identifies the data wherever it lives.
+    """
     from fieldcast.training.runs import read_status
 
     status = read_status(run) or {}
     data = sidecar.get("data") or {}
     split = ((sidecar.get("config") or {}).get("data") or {}).get("split")
+    weights = ckpt if ckpt.suffix else ckpt.with_suffix(".safetensors")
     return {
         "run": status.get("name", run.name),
         "run_folder": run.name,
         "task": sidecar.get("task", "field_rollout"),
         "recipe_hash": status.get("config_hash"),
         "data_hash": data.get("hash"),
-        "data_path": data.get("path"),
+        "data_file": Path(str(data["path"])).name if data.get("path") else None,
         "split": split,
         "split_note": sidecar.get("split"),
         "checkpoint": ckpt.stem,
+        "checkpoint_sha256": _sha256(weights),
         "step": sidecar.get("step"),
         "epoch": sidecar.get("epoch"),
         "trained": sidecar.get("created"),
