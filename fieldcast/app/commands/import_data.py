@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--axes", choices=("xy", "yx"), default="xy", help="NPZ array axis order (yx: row = y)"
     )
     parser.add_argument("--dt", type=float, help="time between frames, overriding the source")
-    parser.add_argument("--compression", choices=("gzip", "lzf", "none"), default="gzip")
+    parser.add_argument("--compression", choices=("auto", "gzip", "lzf", "none"), default="auto")
 
 
 def run(args: argparse.Namespace) -> int:
