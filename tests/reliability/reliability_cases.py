@@ -79,13 +79,20 @@ _PROGRESS = re.compile(r"\[[#.]+\] \d+/\d+ ETA |^\S+ \d+ \(\d+:\d\d(:\d\d)?\)")
 MAX_LINE_CHARS = 2000
 
 
-def _answer_lines(stderr: str) -> list[str]:
-    """stderr without progress-bar lines."""
+# Status lines ``fieldcast train`` writes before its data is read (a stage starting, the split in use).
+_TRAIN_STATUS = re.compile(r"^stage \d+/\d+ \S+: start\b|^\w+: .*; split .*")
+
+
+def _answer_lines(stderr: str, command: str = "") -> list[str]:
+    """stderr without progress-bar lines (and, for ``train``, its stage and data status lines)."""
     out = []
     for ln in stderr.splitlines():
         text = ln.strip()
-        if text and not _PROGRESS.search(text):
-            out.append(text)
+        if not text or _PROGRESS.search(text):
+            continue
+        if command == "train" and _TRAIN_STATUS.search(text):
+            continue
+        out.append(text)
     return out
 
 
@@ -103,7 +110,7 @@ def judge_cli(case: Case, code: int, stdout: str, stderr: str) -> str:
         return ""
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     if case.expect == "rejected":
-        lines = _answer_lines(stderr)
+        lines = _answer_lines(stderr, case.argv[0])
     name = Path(case.path).name
     rejected_ok = code == 2 and len(lines) == 1 and name in lines[0]
     must_not_exist = case.extra.get("must_not_exist") if case.extra else None
