@@ -104,7 +104,8 @@ def evaluate(path: Path, cases: list[dict]) -> dict[str, float]:
             (one if t + 1 <= TRAIN_LAST else extrap).append(float(err.mean()))
             if t + 1 <= TRAIN_LAST:
                 for name, mask in masks.items():
-                    where[name].append(float(err[mask].mean()))
+                    if mask.any():  # an inclusion has no triple junction
+                        where[name].append(float(err[mask].mean()))
                 state = network_step(run, layout, state, controls)
                 roll.append(float(np.abs(state - vm[t + 1]).mean()))
         roll_last.append(roll[-1])
