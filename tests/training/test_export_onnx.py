@@ -40,7 +40,21 @@ UNET_CONFIGS = {
     },
     "unet-nonorm-reflect": {"depth": 2, "base_width": 4, "norm": "none", "padding_mode": "reflect"},
 }
-FAMILY_CONFIGS = {"unet": UNET_CONFIGS}
+SMOKE_FLOW_CONFIGS = {
+    "semi-lagrangian": {"frames": 2, "coarsen": 2, "depth": 1, "base_width": 4},
+    "shipped-structure": {
+        "frames": 2,
+        "coarsen": 2,
+        "depth": 1,
+        "base_width": 4,
+        "project": True,
+        "project_radius": 3,
+        "advect_velocity": True,
+        "hold_emitter_velocity": True,
+        "density_advection": "maccormack",
+    },
+}
+FAMILY_CONFIGS = {"unet": UNET_CONFIGS, "smoke_flow": SMOKE_FLOW_CONFIGS}
 # Families exported through their own streaming signature, with their parity tests beside their model tests.
 STREAMING_FAMILIES = {
     "lstm": "tests/training/test_lstm_model.py::test_streaming_onnx_matches_torch",
