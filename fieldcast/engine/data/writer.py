@@ -101,8 +101,10 @@ class DatasetWriter:
         self._f = h5py.File(self.path, "w")
         try:
             self._write_header(dataset_name or spec.name, extent, t0, boundary_conditions or {})
-            if compression != "auto":  # "auto" looks at the first trajectory before creating the fields
-                self._create_fields({})
+            # Plain fields now, so the file has its whole layout from the start; "auto" recreates the
+            # fields whose data earns a filter when the first trajectory arrives, before anything is in them.
+            self._create_fields({})
+            self._filters_chosen = compression != "auto"
             self._write_meta(complete=False)
             self._f.flush()
         except BaseException:
@@ -163,20 +165,26 @@ class DatasetWriter:
         return "gzip" if len(raw) >= _AUTO_GZIP_RATIO * len(zlib.compress(raw, 1)) else None
 
     def _create_fields(self, first: Mapping[str, np.ndarray]) -> None:
-        groups = {name: self._f.create_group(name) for name in FIELD_GROUPS}
+        """Create the (empty) field datasets, or recreate those whose filter ``first``'s data changes."""
+        groups = {name: self._f.require_group(name) for name in FIELD_GROUPS}
         for order, name in enumerate(FIELD_GROUPS):
             groups[name].attrs["field_names"] = [fs.name for fs in self.spec.fields if fs.order == order]
         for fs in self.spec.fields:
+            group = groups[FIELD_GROUPS[fs.order]]
+            compression = self._filter_for(first.get(fs.name))
+            if fs.name in group:
+                if group[fs.name].compression == compression:
+                    continue
+                del group[fs.name]
             tail = (2,) * fs.order
             frame_bytes = 4 * self.grid[0] * self.grid[1] * math.prod(tail)
             frames_per_chunk = min(self.n_frames, max(1, math.ceil(_MIN_CHUNK_BYTES / frame_bytes)))
             kwargs: dict[str, Any] = {}
-            compression = self._filter_for(first.get(fs.name))
             if compression is not None:
                 kwargs = {"compression": compression, "shuffle": True}
                 if compression == "gzip":
                     kwargs["compression_opts"] = 4
-            d = groups[FIELD_GROUPS[fs.order]].create_dataset(
+            d = group.create_dataset(
                 fs.name,
                 shape=(0, self.n_frames, *self.grid, *tail),
                 maxshape=(None, self.n_frames, *self.grid, *tail),
@@ -255,8 +263,9 @@ class DatasetWriter:
                 self.path, f"trajectory {self.n_trajectories}: parameters {missing} are missing"
             )
         i = self.n_trajectories
-        if FIELD_GROUPS[0] not in self._f:
+        if not self._filters_chosen:
             self._create_fields(arrays)
+            self._filters_chosen = True
         for fs in self.spec.fields:
             d = self._f[FIELD_GROUPS[fs.order]][fs.name]
             d.resize(i + 1, axis=0)
@@ -294,13 +303,12 @@ class DatasetWriter:
         if missing:
             raise DatasetError(self.path, f"{where}: parameters {missing} are missing")
         chunks = iter(chunks)
-        if FIELD_GROUPS[0] not in self._f:  # "auto" chooses each field's filter from its first piece
+        if not self._filters_chosen:  # "auto" chooses each field's filter from its first piece
             first_piece = next(chunks, None)
             if first_piece is not None:
                 self._create_fields(self._checked(first_piece, frames=None))
+                self._filters_chosen = True
                 chunks = itertools.chain([first_piece], chunks)
-            else:
-                self._create_fields({})
         datasets = {fs.name: self._f[FIELD_GROUPS[fs.order]][fs.name] for fs in self.spec.fields}
         for d in datasets.values():
             d.resize(i + 1, axis=0)
@@ -340,8 +348,6 @@ class DatasetWriter:
             return
         self._closed = True
         try:
-            if FIELD_GROUPS[0] not in self._f:  # "auto" with no trajectory: plain fields
-                self._create_fields({})
             if self.n_trajectories:
                 if self._split is not None:
                     recipe = self._split(self.n_trajectories, self.n_frames)
