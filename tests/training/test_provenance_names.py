@@ -31,7 +31,9 @@ def test_provenance_keeps_names_and_hashes(tmp_path):
     assert _no_absolute_paths(prov), prov
 
 
-@pytest.mark.parametrize("name", ["melt_temperature", "melt_microstructure", "trajectory_default"])
+@pytest.mark.parametrize(
+    "name", ["smoke_default", "melt_temperature", "melt_microstructure", "trajectory_default"]
+)
 def test_shipped_models_carry_no_absolute_path(name):
     model = onnx.load(str(resource_path("models", f"{name}.onnx")), load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
