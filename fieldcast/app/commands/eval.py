@@ -20,7 +20,8 @@ NAME = "eval"
 HELP = "evaluate an exported model on a dataset beside the persistence and physics baselines"
 
 
-def _horizons(text: str) -> list[int]:
+def horizons_arg(text: str) -> list[int]:
+    """``--horizons``: comma-separated positive frame counts (argparse type, shared with ``report``)."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -33,7 +34,7 @@ def _horizons(text: str) -> list[int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="an exported Fieldcast model (.onnx)")
     parser.add_argument("data", type=Path, help="a Fieldcast / The Well dataset (.h5)")
-    parser.add_argument("--horizons", type=_horizons, default=[10, 50, 200], help="e.g. 10,50,200")
+    parser.add_argument("--horizons", type=horizons_arg, default=[10, 50, 200], help="e.g. 10,50,200")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"), help="default test")
     parser.add_argument("--trajectories", type=int, default=8, help="trajectories evaluated (default 8)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")

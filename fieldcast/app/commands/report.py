@@ -13,18 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fieldcast.app.commands.eval import horizons_arg as _horizons
+
 NAME = "report"
 HELP = "write an HTML report of a run or an exported model (several runs: a comparison)"
-
-
-def _horizons(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated frame counts, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("horizons must be positive frame counts")
-    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
