@@ -4,9 +4,12 @@ One call advances ``frames`` solver frames. A small UNet, run on a grid ``coarse
 state, predicts two maps: the change of the stream function ψ over the step and the emitters' injection
 rate. Everything else is fixed structure, the same operations the reference solver performs:
 
-- **velocity** ``v' = v + curl(Δψ)``, with ψ on the cell corners and the curl taken on the MAC faces, so the
-  change the network makes to the flow is divergence-free to round-off (the face divergence of ``curl`` is a
-  discrete identity); velocity is zero inside colliders;
+- **velocity** ``v' = P(A(v)) + curl(Δψ)``, with ψ on the cell corners and the curl taken on the MAC faces,
+  so the change the network makes to the flow is divergence-free to round-off (the face divergence of
+  ``curl`` is a discrete identity). Optional fixed parts: ``A`` carries the flow along itself
+  (``advect_velocity``), ``P`` removes its divergence with a free-space pressure solve (``project``);
+  without them both are the identity. Velocity is zero inside colliders, and with ``hold_emitter_velocity``
+  emitters keep theirs (the shipped model uses all three);
 - **density** is advected semi-Lagrangian (bilinear, values clamped to the domain) or by limited MacCormack
   in ``frames`` sub-steps with the velocity interpolated from ``v`` to ``v'``; then emitters add smoke up to
   saturation, as the solver's inflow does, and colliders hold none. Both schemes stay within the values they
