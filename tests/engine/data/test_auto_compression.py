@@ -3,8 +3,6 @@ training windows from such a file read about as fast as an uncompressed array.""
 
 from __future__ import annotations
 
-import time
-
 import h5py
 import numpy as np
 
@@ -49,31 +47,29 @@ def test_auto_with_no_trajectory_still_writes_a_valid_layout(tmp_path):
         assert f["t1_fields/velocity"].shape == (0, 4, 8, 8, 2)
 
 
-def test_random_windows_read_near_the_speed_of_np_load(tmp_path):
-    """CPU time per byte (robust on a busy machine) of random 4-frame windows against np.load."""
+def test_random_windows_touch_only_plain_whole_frame_chunks(tmp_path):
+    """What makes random training windows read near np.load's speed (measured by benchmarks/data_read.py,
+    not here: a timed test flakes on a busy machine): float fields stay uncompressed, chunks hold whole
+    frames of one trajectory and no more than a small window's worth, and a window reads back exact."""
     rng = np.random.default_rng(1)
     frames, n = 16, 64
+    written = []
     with DatasetWriter(tmp_path / "w.h5", SPEC, frames, (n, n)) as w:
         for _ in range(4):
-            w.append(_fields(rng, frames, n))
+            written.append(_fields(rng, frames, n))
+            w.append(written[-1])
+    with h5py.File(tmp_path / "w.h5") as f:
+        for key in ("t0_fields/density", "t1_fields/velocity"):
+            d = f[key]
+            assert d.compression is None, key
+            assert d.chunks[0] == 1 and d.chunks[2:] == d.shape[2:], (key, d.chunks)
+            # At most 64 KiB (rounded up to whole frames): a 4-frame window never inflates a whole trajectory.
+            assert d.chunks[1] * d.dtype.itemsize * np.prod(d.shape[2:]) <= max(64 << 10, d.dtype.itemsize * np.prod(d.shape[2:])), d.chunks
     with open_dataset(tmp_path / "w.h5") as ds:
-        whole = np.stack([ds.read_window(i, 0, frames) for i in range(4)])
-        np.save(tmp_path / "w.npy", whole)
-        starts = [(int(rng.integers(4)), int(rng.integers(frames - 3))) for _ in range(400)]
-        ratios = []
-        for _ in range(3):
-            t = time.process_time()
-            for traj, start in starts:
-                ds.read_window(traj, start, 4)
-            window_s = (time.process_time() - t) / (len(starts) * 4 * ds.frame_nbytes)
-            t = time.process_time()
-            for _ in range(20):
-                np.load(tmp_path / "w.npy")
-            load_s = (time.process_time() - t) / (20 * whole.nbytes)
-            ratios.append(load_s / window_s)
-    # The benchmark (benchmarks/data_read.py) asks for 0.5x on 128² frames; tiny frames carry more
-    # per-read overhead, so the test holds a lower bar that gzip everywhere (about 0.1x) cannot meet.
-    assert max(ratios) > 0.25, ratios
+        for traj, start in [(int(rng.integers(4)), int(rng.integers(frames - 3))) for _ in range(20)]:
+            window = ds.read_window(traj, start, 4)
+            np.testing.assert_array_equal(window[:, 0], written[traj]["density"][start : start + 4])
+            np.testing.assert_array_equal(window[:, 1], written[traj]["velocity"][start : start + 4, ..., 0])
 
 
 def test_auto_chooses_from_the_first_piece_of_a_trajectory_written_in_pieces(tmp_path):
