@@ -23,6 +23,7 @@ import yaml
 
 __all__ = [
     "DataConfig",
+    "GenerativeConfig",
     "LossConfig",
     "ModelConfig",
     "OptimConfig",
@@ -130,6 +131,22 @@ class SequenceConfig:
 
 
 @dataclass
+class GenerativeConfig:
+    """The generative task (condition maps -> one target map, by diffusion or plain regression)."""
+
+    objective: Literal["diffusion", "regression"] = "diffusion"  # regression: the deterministic baseline
+    prediction: Literal["v", "eps"] = "v"  # what the denoiser predicts
+    schedule: Literal["cosine", "linear"] = "cosine"  # noise schedule
+    timesteps: int = 1000  # diffusion steps of the forward process
+    sample_steps: int = 20  # DDIM steps in validation and the exported default
+    valid_conditions: int = 8  # validation conditions sampled with DDIM at each validation
+    samples_per_condition: int = 4  # samples of one condition written for the Train panel
+    timestep_bins: int = 10  # bins of the loss-by-timestep record
+    condition_channels: list[str] | None = None  # None = every conditioning channel of the system
+    target: str | None = None  # None = the system's one state channel
+
+
+@dataclass
 class OptimConfig:
     name: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3
@@ -187,14 +204,15 @@ class Recipe:
     init_from_parent: bool = True  # start from the parent stage's best weights (a curriculum)
     system: str | None = None  # must match the dataset's system when given; "auto" = any
     # How the model learns: next state from history (field_rollout), a ConvLSTM streaming its state
-    # (recurrent_field) or a streaming LSTM over samples (sequence).
-    task: Literal["field_rollout", "recurrent_field", "sequence"] = "field_rollout"
+    # (recurrent_field), a streaming LSTM over samples (sequence) or maps from condition maps (generative).
+    task: Literal["field_rollout", "recurrent_field", "sequence", "generative"] = "field_rollout"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    generative: GenerativeConfig = field(default_factory=GenerativeConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -422,6 +440,9 @@ def _check_values(recipe: Recipe, source: str) -> None:
         "recurrent.unroll": recipe.recurrent.unroll,
         "sequence.seq_len": recipe.sequence.seq_len,
         "sequence.stride": recipe.sequence.stride,
+        "generative.timesteps": recipe.generative.timesteps,
+        "generative.sample_steps": recipe.generative.sample_steps,
+        "generative.timestep_bins": recipe.generative.timestep_bins,
     }
     problems += [(k, f"must be at least 1, got {v}") for k, v in positive.items() if v < 1]
     problems += [

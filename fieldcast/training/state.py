@@ -228,6 +228,8 @@ class RunMixin:
                 "rollout": {str(k): v for k, v in (horizons or {}).items()},
             }
         )
+        for record in self.task.artifacts(self.run_dir, lp.epoch - 1, lp.step):
+            self._record({"epoch": lp.epoch - 1, "step": lp.step, **record})
         yield ValidationEvent(lp.epoch - 1, lp.step, metrics, horizons, improved)
         if improved:
             yield from self._save("best")

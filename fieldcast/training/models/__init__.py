@@ -1,6 +1,7 @@
 """Model families for Fieldcast surrogates; each registers itself by name on import."""
 
 from fieldcast.training.models.convlstm import ConvLSTM, ConvLSTMConfig
+from fieldcast.training.models.diffusion import DiffusionUNet, DiffusionUNetConfig
 from fieldcast.training.models.lstm import LSTMConfig, LSTMNet
 from fieldcast.training.models.registry import (
     ModelFamily,
@@ -16,6 +17,8 @@ from fieldcast.training.models.unet import UNet, UNetConfig
 __all__ = [
     "ConvLSTM",
     "ConvLSTMConfig",
+    "DiffusionUNet",
+    "DiffusionUNetConfig",
     "LSTMConfig",
     "LSTMNet",
     "ModelFamily",

@@ -82,6 +82,11 @@ class Task:
     def has_validation(self) -> bool:
         raise NotImplementedError
 
+    def artifacts(self, run_dir: Any, epoch: int, step: int) -> list[dict[str, Any]]:
+        """Files the last validation leaves in the run folder (``run_dir`` None: none) and the
+        ``metrics.jsonl`` records that describe them; none by default."""
+        return []
+
     def sidecar(self) -> dict[str, Any]:
         """What the checkpoint sidecar carries for this task (normalisation, channel names, grid ...)."""
         raise NotImplementedError
@@ -111,7 +116,7 @@ def get_task(name: str) -> Callable[[Recipe, Any], Task]:
 
 
 def _import_all() -> None:
-    from fieldcast.training.tasks import field_rollout, recurrent_field, sequence  # noqa: F401
+    from fieldcast.training.tasks import field_rollout, generative, recurrent_field, sequence  # noqa: F401
 
 
 def batches_of(items: list[Any], size: int, limit: int | None = None) -> Iterator[list[Any]]:

@@ -1,0 +1,399 @@
+"""Generative: one target map from condition maps, by conditional diffusion or by plain regression.
+
+The data are (condition, target) pairs: every frame of every trajectory is one pair. The fields with role
+``conditioning`` are the condition (``generative.condition_channels`` picks some), the one ``state`` field is
+the target. Conditions are normalised with train-split mean/std per channel, the target with its mean/std.
+
+``generative.objective``:
+
+- ``diffusion`` (model ``diffusion_unet``): DDPM training with Ho et al.'s ``L_simple``: a timestep ``t``
+  uniform in ``0 .. timesteps-1``, ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` and the MSE between the
+  network output and its target, ``v = sqrt(abar) eps - sqrt(1 - abar) x_0`` (``prediction: v``, the
+  default) or ``eps``. Schedule ``cosine`` (default) or ``linear``
+  (:mod:`fieldcast.engine.generative_schedule`), shared with the engine so training and Play sample alike.
+  Validation draws DDIM samples (``sample_steps``, ``eta = 0``, noise from numpy's ``default_rng(seed)`` as
+  the engine does).
+- ``regression``: the deterministic baseline. The same ``diffusion_unet`` network with ``noise_input``
+  false (no noisy input, no timestep) trained with plain MSE on the normalised target, so what diffusion
+  adds is measured against an identical network.
+
+Validation (monitor ``nmse``) scores ``valid_conditions`` validation conditions against their truth on maps
+scaled to [0, 1] by the target's training range (:mod:`fieldcast.engine.generative_metrics`): ``nmse``,
+``ssim``, ``psnr_db``, and ``rmse`` in the target's units, beside the train-mean map (``mean_nmse``,
+``mean_ssim``: the baseline any model must beat). ``loss`` is the training loss on the validation pairs with
+fixed timesteps and noise.
+
+Run-folder records for the Train panel (``metrics.jsonl``, after each ``validation`` record):
+
+- ``{"kind": "timestep_loss", "bins": [edges, len n+1], "values": [mean loss per bin, len n],
+  "counts": [pairs per bin]}``: the validation loss by diffusion timestep (diffusion runs only);
+- ``{"kind": "generative_samples", "path": "samples/generative_epoch_NNNN.npz", "pairs": n,
+  "samples": s, "nmse": ..., "ssim": ...}`` pointing at an ``.npz`` (``np.load(..., allow_pickle=False)``)
+  with arrays ``condition`` (C, nx, ny), ``truth`` (nx, ny) and ``samples`` (s, nx, ny): several samples of
+  one condition; ``conditions`` (n, C, nx, ny), ``truths`` (n, nx, ny), ``predictions`` (n, nx, ny): one
+  sample of each validation condition (the generated-vs-truth pairs); ``condition_names`` and
+  ``target_name`` (strings), ``units`` (the target's), ``step`` and ``epoch`` (int64). All maps are in
+  physical units; a regression run's samples are its one answer repeated.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fieldcast.engine import generative_metrics as gm
+from fieldcast.engine import generative_schedule as gs
+from fieldcast.engine.limits import format_bytes, memory_budget
+from fieldcast.training.models import build_model
+from fieldcast.training.tasks.base import Samples, Task, register_task
+
+__all__ = ["GenerativeStep", "GenerativeTask", "ddim_sample", "score_maps"]
+
+_LOSS_SEED = 1234  # fixed timesteps and noise of the validation loss
+
+
+class GenerativeStep(nn.Module):
+    """The network with normalisation: what the loop trains and what is exported.
+
+    Diffusion: ``forward(x_t, t, condition) -> (prediction, x0)``, with ``x_t`` and ``prediction`` in the
+    normalised target space and ``x0`` (the clean map implied by the prediction) and ``condition`` in
+    physical units. Regression: ``forward(condition) -> x0`` in physical units.
+    """
+
+    def __init__(self, model: nn.Module, norm: dict[str, Any], gen: dict[str, Any]) -> None:
+        super().__init__()
+        self.model = model
+        self.diffusion = gen["objective"] == "diffusion"
+        self.prediction = str(gen.get("prediction", "v"))
+        c = len(norm["condition_mean"])
+        self.register_buffer(
+            "c_mean", torch.tensor(norm["condition_mean"], dtype=torch.float32).view(1, c, 1, 1)
+        )
+        self.register_buffer(
+            "c_std", torch.tensor(norm["condition_std"], dtype=torch.float32).view(1, c, 1, 1)
+        )
+        self.register_buffer("y_mean", torch.tensor(float(norm["target_mean"])).view(1, 1, 1, 1))
+        self.register_buffer("y_std", torch.tensor(float(norm["target_std"])).view(1, 1, 1, 1))
+        ab = gs.alpha_bar(gen.get("schedule", "cosine"), int(gen.get("timesteps", 1000)))
+        self.register_buffer("alpha_bar", torch.tensor(ab, dtype=torch.float32))
+
+    def forward(self, *args: torch.Tensor):
+        if not self.diffusion:
+            (condition,) = args
+            return self.model((condition - self.c_mean) / self.c_std) * self.y_std + self.y_mean
+        x_t, t, condition = args
+        out = self.model((condition - self.c_mean) / self.c_std, x_t, t)
+        ab = self.alpha_bar[t.long()].view(-1, 1, 1, 1)
+        x0, _ = gs.split_prediction(x_t, out, ab, self.prediction)
+        return out, x0 * self.y_std + self.y_mean
+
+
+def clip_bounds(norm: dict[str, Any]) -> tuple[float, float]:
+    """Normalised bounds of x0 estimates: the target's training range widened by 10 % on each side."""
+    lo, hi = norm["target_range"]
+    margin = 0.1 * (hi - lo)
+    m, s = norm["target_mean"], norm["target_std"]
+    return (lo - margin - m) / s, (hi + margin - m) / s
+
+
+@torch.no_grad()
+def ddim_sample(
+    step: GenerativeStep, condition: torch.Tensor, norm: dict, steps: int, seed: int = 0, eta: float = 0.0
+) -> np.ndarray:
+    """DDIM samples (n, nx, ny) in physical units for conditions (n, C, nx, ny), physical units.
+
+    The same arithmetic and the same noise (numpy ``default_rng(seed)``) as the engine's session.
+    """
+    dev = condition.device
+    n, _, nx, ny = condition.shape
+    if not step.diffusion:
+        return step(condition)[:, 0].double().cpu().numpy()
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((n, 1, nx, ny)).astype(np.float32)).to(dev)
+    table = step.alpha_bar.double().cpu().numpy()
+    lo, hi = clip_bounds(norm)
+    ts = gs.ddim_timesteps(len(table), steps)
+    for k, t in enumerate(ts):
+        ab = float(table[t])
+        ab_prev = float(table[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+        out, _ = step(x, torch.full((n,), float(t), device=dev), condition)
+        x0, _ = gs.split_prediction(x.double(), out.double(), ab, step.prediction)
+        x0 = x0.clamp(lo, hi)
+        eps = (x.double() - ab**0.5 * x0) / (1.0 - ab) ** 0.5
+        noise = torch.from_numpy(rng.standard_normal(x.shape)).to(dev) if eta > 0 else None
+        x = gs.ddim_step(x0, eps, ab, ab_prev, eta, noise).float()
+    y = x[:, 0].double() * float(norm["target_std"]) + float(norm["target_mean"])
+    return y.cpu().numpy()
+
+
+def score_maps(pred: np.ndarray, truth: np.ndarray, target_range) -> dict[str, float]:
+    """NMSE, SSIM and PSNR on maps scaled to [0, 1] by ``target_range``; RMSE in the maps' units."""
+    lo, hi = target_range
+    p, t = gm.to_unit_range(pred, lo, hi), gm.to_unit_range(truth, lo, hi)
+    return {
+        "nmse": gm.nmse(p, t),
+        "ssim": gm.ssim(p, t),
+        "psnr_db": gm.psnr(p, t),
+        "rmse": gm.rmse(pred, truth),
+    }
+
+
+@register_task
+class GenerativeTask(Task):
+    name = "generative"
+    monitor = "nmse"
+
+    def __init__(self, recipe, dataset) -> None:
+        super().__init__(recipe, dataset)
+        g, names = recipe.generative, list(dataset.channel_names)
+        self.condition_names = list(g.condition_channels or self.spec.channel_names("conditioning"))
+        state = self.spec.channel_names("state")
+        if g.target is None and len(state) != 1:
+            raise self.fail(f"a generative model needs exactly one state channel, the data has {state}")
+        self.target_name = g.target or state[0]
+        for n in [*self.condition_names, self.target_name]:
+            if n not in names:
+                raise self.fail(f"channel {n!r} is not one of {', '.join(names)}")
+        if not self.condition_names:
+            raise self.fail("no conditioning channels (set generative.condition_channels)")
+        self.gen = {
+            "objective": g.objective,
+            "prediction": g.prediction,
+            "schedule": g.schedule,
+            "timesteps": g.timesteps,
+            "sample_steps": g.sample_steps,
+            "source": str((self.spec.extra or {}).get("source", "")),
+        }
+        self.norm = self._normalisation()
+        self.train_c, self.train_y = self._read("train", recipe.data.max_train_windows)
+        if len(self.train_y) == 0:
+            raise self.fail(f"no training pairs ({dataset.split_note})")
+        self.valid_c, self.valid_y = self._read("valid", recipe.data.max_valid_windows)
+        self.train_set = torch.utils.data.TensorDataset(self.train_c, self.train_y)
+        self.mean_map = self.train_y[:, 0].double().mean(0).numpy()
+        self._last: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------ data
+
+    def _normalisation(self) -> dict[str, Any]:
+        stats, names = self.dataset.stats, list(self.dataset.channel_names)
+        ci = [names.index(n) for n in self.condition_names]
+        ti = names.index(self.target_name)
+        lo, hi = float(stats["min"][ti]), float(stats["max"][ti])
+        if not hi > lo:
+            hi = lo + 1.0
+        return {
+            "condition_mean": [float(stats["mean"][i]) for i in ci],
+            "condition_std": [float(max(stats["std"][i], 1e-6)) for i in ci],
+            "target_mean": float(stats["mean"][ti]),
+            "target_std": float(max(stats["std"][ti], 1e-6)),
+            "target_range": [lo, hi],
+            "condition_names": self.condition_names,
+            "target_name": self.target_name,
+        }
+
+    def _read(self, split: str, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All pairs of ``split`` in memory: conditions (N, C, nx, ny), targets (N, 1, nx, ny), physical."""
+        ds, names = self.dataset, list(self.dataset.channel_names)
+        ci = [names.index(n) for n in self.condition_names]
+        ti = names.index(self.target_name)
+        segments = ds.split_segments(split)
+        total = sum(stop - start for _, start, stop in segments)
+        total = min(total, limit) if limit else total
+        nx, ny = ds.grid
+        need = total * (len(ci) + 1) * nx * ny * 4
+        if need > memory_budget():
+            raise self.fail(
+                f"the {split} split's {total} pairs need {format_bytes(need)}, over the memory budget of "
+                f"{format_bytes(memory_budget())}; cap them with data.max_train_windows / max_valid_windows"
+            )
+        conds, targets, have = [], [], 0
+        for traj, start, stop in segments:
+            if have >= total:
+                break
+            length = min(stop - start, total - have)
+            w = ds.read_window(traj, start, length)  # (T, C_all, nx, ny)
+            conds.append(w[:, ci])
+            targets.append(w[:, ti : ti + 1])
+            have += length
+        if not conds:
+            return torch.zeros(0, len(ci), nx, ny), torch.zeros(0, 1, nx, ny)
+        return torch.from_numpy(np.concatenate(conds)), torch.from_numpy(np.concatenate(targets))
+
+    # ------------------------------------------------------------ model
+
+    def build_model(self) -> nn.Module:
+        if self.recipe.model.name != "diffusion_unet":
+            raise ValueError("the generative task trains diffusion_unet (noise_input off for regression)")
+        args = {
+            **self.recipe.model.args,
+            "in_channels": len(self.condition_names),
+            "out_channels": 1,
+            "grid": list(self.dataset.grid),
+            "noise_input": self.gen["objective"] == "diffusion",
+        }
+        return build_model(self.recipe.model.name, args)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return GenerativeStep(model, self.norm, self.gen)
+
+    # ------------------------------------------------------------ learning
+
+    def _diffusion_terms(self, module, cond, target, gen: torch.Generator | None = None):
+        """Per-pair loss (B,) and timesteps (B,) of the diffusion objective."""
+        inner = getattr(module, "module", module)
+        y0 = (target - inner.y_mean) / inner.y_std
+        n, dev = y0.shape[0], y0.device
+        if gen is None:
+            t = torch.randint(0, len(inner.alpha_bar), (n,), device=dev)
+            eps = torch.randn_like(y0)
+        else:
+            t = torch.randint(0, len(inner.alpha_bar), (n,), generator=gen).to(dev)
+            eps = torch.randn(y0.shape, generator=gen).to(dev)
+        ab = inner.alpha_bar[t].view(-1, 1, 1, 1)
+        x_t = ab.sqrt() * y0 + (1.0 - ab).sqrt() * eps
+        out, _ = module(x_t, t.float(), cond)
+        goal = gs.v_target(y0, eps, ab) if inner.prediction == "v" else eps
+        return ((out.float() - goal) ** 2).mean(dim=(1, 2, 3)), t
+
+    def loss(self, module, batch):
+        cond, target = batch
+        if self.gen["objective"] == "diffusion":
+            per, _ = self._diffusion_terms(module, cond, target)
+            return per.mean(), {}
+        inner = getattr(module, "module", module)
+        loss = (((module(cond).float() - target) / inner.y_std) ** 2).mean()
+        return loss, {}
+
+    def has_validation(self) -> bool:
+        return len(self.valid_y) > 0
+
+    @torch.no_grad()
+    def validate(self, module, device) -> dict[str, float]:
+        g = self.recipe.generative
+        out: dict[str, float] = {}
+        losses, times = [], []
+        gen = torch.Generator().manual_seed(_LOSS_SEED)
+        bs = self.recipe.data.batch_size
+        for i in range(0, len(self.valid_y), bs):
+            cond, target = self.valid_c[i : i + bs].to(device), self.valid_y[i : i + bs].to(device)
+            if self.gen["objective"] == "diffusion":
+                per, t = self._diffusion_terms(module, cond, target, gen)
+                times.append(t.cpu().numpy())
+            else:
+                per = (((module(cond) - target) / module.y_std) ** 2).mean(dim=(1, 2, 3))
+            losses.append(per.double().cpu().numpy())
+        per_pair = np.concatenate(losses)
+        out["loss"] = float(per_pair.mean())
+        n = min(g.valid_conditions, len(self.valid_y))
+        cond = self.valid_c[:n].to(device)
+        truth = self.valid_y[:n, 0].double().numpy()
+        pred = ddim_sample(module, cond, self.norm, g.sample_steps, seed=0)
+        rng = self.norm["target_range"]
+        out.update(score_maps(pred, truth, rng))
+        base = score_maps(np.broadcast_to(self.mean_map, truth.shape), truth, rng)
+        out.update({"mean_nmse": base["nmse"], "mean_ssim": base["ssim"]})
+        s = max(1, g.samples_per_condition)
+        several = ddim_sample(module, cond[:1].expand(s, -1, -1, -1), self.norm, g.sample_steps, seed=1)
+        self._last = {
+            "conditions": self.valid_c[:n].numpy(),
+            "truths": truth,
+            "predictions": pred,
+            "samples": several,
+            "metrics": dict(out),
+            "timesteps": np.concatenate(times) if times else None,
+            "per_pair": per_pair,
+        }
+        if self.gen["objective"] == "diffusion" and s > 1:
+            out["spread_error_corr"] = gm.spread_error(several, truth[0])["corr"]
+        return out
+
+    def samples(self, module, device) -> Samples | None:
+        if self._last is None:
+            return None
+        last = self._last
+        return (
+            {1: float(last["metrics"]["nmse"])},
+            last["truths"][:, None].astype(np.float32),
+            last["predictions"][:, None].astype(np.float32),
+            (self.target_name,),
+        )
+
+    def artifacts(self, run_dir, epoch: int, step: int) -> list[dict[str, Any]]:
+        last = self._last
+        if last is None:
+            return []
+        records = []
+        if last["timesteps"] is not None:
+            bins = max(1, self.recipe.generative.timestep_bins)
+            edges = np.linspace(0, self.gen["timesteps"], bins + 1)
+            which = np.clip(np.searchsorted(edges, last["timesteps"], side="right") - 1, 0, bins - 1)
+            values = [
+                float(last["per_pair"][which == b].mean()) if (which == b).any() else None
+                for b in range(bins)
+            ]
+            records.append(
+                {
+                    "kind": "timestep_loss",
+                    "bins": edges.tolist(),
+                    "values": values,
+                    "counts": [int((which == b).sum()) for b in range(bins)],
+                }
+            )
+        if run_dir is None:
+            return records
+        from fieldcast.training.checkpoint import atomic_write
+
+        name = f"samples/generative_epoch_{epoch:04d}.npz"
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            condition=last["conditions"][0],
+            truth=last["truths"][0],
+            samples=last["samples"],
+            conditions=last["conditions"],
+            truths=last["truths"],
+            predictions=last["predictions"],
+            condition_names=np.array(self.condition_names),
+            target_name=np.array(self.target_name),
+            units=np.array(self._target_units()),
+            step=np.int64(step),
+            epoch=np.int64(epoch),
+        )
+        atomic_write(Path(run_dir) / name, buf.getvalue())
+        m = last["metrics"]
+        records.append(
+            {
+                "kind": "generative_samples",
+                "path": name,
+                "pairs": len(last["truths"]),
+                "samples": len(last["samples"]),
+                "nmse": m["nmse"],
+                "ssim": m["ssim"],
+            }
+        )
+        return records
+
+    def _target_units(self) -> str:
+        units = {c.name: c.units for c in self.spec.channels()}
+        return units.get(self.target_name, "")
+
+    def sidecar(self) -> dict[str, Any]:
+        return {
+            "kind": "generative",
+            "history": 0,
+            "grid": list(self.dataset.grid),
+            "normalisation": self.norm,
+            "generative": self.gen,
+        }
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.train_y)} training and {len(self.valid_y)} validation pairs: "
+            f"{', '.join(self.condition_names)} -> {self.target_name} ({self.gen['objective']})"
+        )
