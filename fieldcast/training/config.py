@@ -103,6 +103,10 @@ class RolloutConfig:
     # Std of Gaussian noise added to the normalised state inputs of the first step, in training only
     # (not validation); 0 = off. E.g. 0.01-0.05 makes long autoregressive rollouts more stable.
     input_noise: float = 0.0
+    # Pushforward: before the scored steps, up to this many steps (drawn per batch, 0..warmup) are rolled out
+    # from the model's own predictions without gradient, so the scored steps start from the kind of state
+    # the model itself produces late in a long rollout, not only from solver states. 0 = off.
+    warmup: int = 0
 
 
 @dataclass
@@ -450,6 +454,8 @@ def _check_values(recipe: Recipe, source: str) -> None:
     ]
     if not (recipe.optim.lr >= 0 and recipe.optim.lr < float("inf")):
         problems.append(("optim.lr", f"must be a finite number >= 0, got {recipe.optim.lr}"))
+    if recipe.rollout.warmup < 0:
+        problems.append(("rollout.warmup", f"must be >= 0, got {recipe.rollout.warmup}"))
     if not recipe.rollout.input_noise >= 0.0:
         problems.append(("rollout.input_noise", f"must be >= 0, got {recipe.rollout.input_noise}"))
     if not 0 <= recipe.sequence.warmup < recipe.sequence.seq_len:
@@ -521,5 +527,8 @@ def config_hash(recipe: Recipe) -> str:
     for key in ("description", "tracking"):
         data.pop(key, None)
     data["train"].pop("device", None)
+    # Options added later, at their neutral value, leave the hash of the runs made before them unchanged.
+    if data.get("rollout", {}).get("warmup") == 0:
+        data["rollout"].pop("warmup")
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

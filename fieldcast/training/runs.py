@@ -140,6 +140,8 @@ class Curriculum:
     overrides : ``key=value`` items applied to every stage.
     data : dataset file for every stage (else each stage's ``data.path``).
     resume : a run folder to continue instead (its ``config.yaml`` is the recipe; no parents).
+    init_from : a run folder whose best weights the recipe's stage starts from, instead of training or
+        reusing its parents (fine-tuning a finished model on other data).
     """
 
     def __init__(
@@ -149,8 +151,16 @@ class Curriculum:
         runs_dir: str | Path = "runs",
         data: str | None = None,
         resume: str | Path | None = None,
+        init_from: str | Path | None = None,
     ) -> None:
         self.runs_dir = Path(runs_dir)
+        self.init_from: Path | None = None
+        if init_from is not None:
+            if resume is not None:
+                raise RecipeError("--init-from and --resume: give one of them")
+            self.init_from = best_weights(Path(init_from)) if Path(init_from).is_dir() else None
+            if self.init_from is None:
+                raise RecipeError(f"--init-from {init_from}: not a run folder with checkpoints")
         self.resume = Path(resume) if resume else None
         self.resume_from: Path | None = None
         if self.resume is not None:
@@ -175,7 +185,7 @@ class Curriculum:
                 stages = [default_stage(data, overrides)]
             else:
                 stages = [_with_data(load_recipe(recipe, overrides), data)]
-            while stages[0].parent and stages[0].init_from_parent:
+            while stages[0].parent and stages[0].init_from_parent and self.init_from is None:
                 parent = load_recipe(_parent_path(stages[0]), overrides)
                 stages.insert(0, _with_data(parent, data))
             self.stages = stages
@@ -212,6 +222,8 @@ class Curriculum:
                 yield StageEvent(stage.name, i, n, "reused", reused[i], None)
                 continue
             start = init if (i > 0 and stage.init_from_parent and dist.is_main) else None
+            if i == 0 and self.init_from is not None and dist.is_main:
+                start = self.init_from
             trainer = self._trainer(stage, opened, start, device, token or CancelToken(), control, dist)
             yield StageEvent(stage.name, i, n, "start", trainer.run_dir, start)
             finished = None

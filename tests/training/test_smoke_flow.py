@@ -182,3 +182,54 @@ def test_exported_graph_matches_torch_on_another_grid(tmp_path, advection):
         expected = step(x).numpy()
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_still_empty_air_stays_exactly_still_with_the_activity_mask():
+    torch.manual_seed(3)
+    args = {"frames": 2, "coarsen": 2, "depth": 1, "base_width": 8, "project": True, "project_radius": 4}
+    gated = build_model("smoke_flow", {**args, "gate_activity": True, "gate_reach": 3})
+    torch.nn.init.normal_(gated.net.head.weight, std=0.5)
+    torch.nn.init.normal_(gated.net.head.bias, std=0.5)
+    gated.eval()
+    x = torch.zeros(1, 6, 32, 32)
+    z = torch.randn(1, 6, 32, 32)  # normalised zeros are not zeros: the network alone would stir the air
+    with torch.no_grad():
+        assert float(gated(z, x)[:, 1:].abs().max()) == 0.0
+        # A puff of smoke in one corner: the flow changes near it and not across the box.
+        x[0, 0, 2:5, 2:5] = 0.5
+        y = gated(z, x)
+    speed = torch.hypot(y[0, 1], y[0, 2])
+    assert float(speed[:10, :10].max()) > 1e-3
+    assert float(speed[16:, 16:].abs().max()) == 0.0
+    # Where the mask is full, the masked model is the plain one.
+    plain = build_model("smoke_flow", args)
+    plain.load_state_dict(gated.state_dict())
+    full = _inputs(np.random.default_rng(1), n=32, collider=False)
+    with torch.no_grad():
+        torch.testing.assert_close(gated.eval()(full, full), plain.eval()(full, full))
+
+
+def test_pushforward_scores_steps_that_start_from_the_models_own_states(tmp_path):
+    from fieldcast.training.tasks import get_task
+
+    ds = open_dataset(_write_strided_smoke(tmp_path / "p.h5", trajectories=4, frames=10, size=16))
+    recipe = _recipe(1e-3, 1)
+    recipe["rollout"].update(steps=2, warmup=3)
+    task = get_task("field_rollout")(recipe_from_dict(recipe, source="p"), ds)
+    assert task.train_set[0].shape[0] == task.layout.history + 2 + 3  # windows carry the warm-up frames
+    module = task.wrap(task.build_model())
+    torch.nn.init.normal_(module.step.model.net.head.weight, std=0.5)
+    batch = torch.stack([task.train_set[i] for i in range(2)])
+    h, state, ctrl = task.layout.history, list(task.layout.state), list(task.layout.controls)
+    pushed = task._pushed_forward(module.eval(), batch, 3)
+    assert pushed.shape[1] == h + 2
+    torch.testing.assert_close(pushed[:, :, ctrl], batch[:, 3 : 3 + h + 2, ctrl])  # controls: the data's
+    torch.testing.assert_close(pushed[:, h:, state], batch[:, 3 + h : 3 + h + 2, state])  # targets too
+    with torch.no_grad():
+        own = module(batch[:, : h + 3], 3, True)[:, -1]
+    torch.testing.assert_close(pushed[:, h - 1, state], own)  # the scored steps start from the model's state
+    assert float((pushed[:, h - 1, state] - batch[:, 2 + h, state]).abs().max()) > 1e-3
+    torch.testing.assert_close(task._pushed_forward(module, batch, 0), batch[:, : h + 2])
+    # And it trains: a whole epoch with pushforward runs to the end.
+    events = list(Trainer(recipe_from_dict(recipe, source="p"), ds, None).run())
+    assert events[-1].status == "completed", events[-1]

@@ -139,6 +139,25 @@ def test_k2_stage_starts_from_parent_best_and_parents_are_reused(write_recipe, t
     assert again[0] == ("tiny_k1", "reused") and (runs / "tiny_k2-2").is_dir()
 
 
+def test_init_from_fine_tunes_a_finished_run_without_its_parents(write_recipe, tmp_path):
+    from fieldcast.training.config import RecipeError
+
+    write_recipe("tiny_k1", changes={"rollout": {"steps": 1}})
+    k2 = write_recipe("tiny_k2", base={"parent": "tiny_k1", "rollout": {"steps": 2}})
+    runs = tmp_path / "runs"
+    list(Curriculum(write_recipe("tiny_k1", changes={"rollout": {"steps": 1}}), runs_dir=runs).run())
+    other = tmp_path / "elsewhere"
+    events = list(Curriculum(k2, runs_dir=other, init_from=runs / "tiny_k1").run())
+    stages = [(e.name, e.status) for e in events if isinstance(e, ev.StageEvent)]
+    assert stages == [("tiny_k2", "start"), ("tiny_k2", "done")]  # the parent is neither trained nor reused
+    assert events[0].init_from == runs / "tiny_k1" / "checkpoints" / "best.safetensors"
+    assert next(read_metrics(other / "tiny_k2" / "metrics.jsonl"))["init_from"] == str(events[0].init_from)
+    with pytest.raises(RecipeError, match="not a run folder"):
+        Curriculum(k2, runs_dir=other, init_from=tmp_path / "missing")
+    with pytest.raises(RecipeError, match="one of them"):
+        Curriculum(k2, runs_dir=other, init_from=runs / "tiny_k1", resume=other / "tiny_k2")
+
+
 def test_live_lr_change_is_applied_and_recorded(write_recipe, smoke_ds, tmp_path):
     control = TrainerControl()
     trainer = Trainer(load_recipe(write_recipe()), smoke_ds, tmp_path / "run", control=control)

@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", metavar="RUN", help="continue the run folder RUN from its last checkpoint"
     )
+    parser.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from the best weights of the run folder RUN instead of the recipe's parent stages",
+    )
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--data", metavar="FILE", help="dataset file for every stage (instead of data.path)")
     parser.add_argument(
@@ -90,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     from fieldcast.training.runs import Curriculum
 
     try:
-        curriculum = Curriculum(args.recipe, args.overrides, args.runs_dir, args.data, args.resume)
+        curriculum = Curriculum(
+            args.recipe, args.overrides, args.runs_dir, args.data, args.resume, args.init_from
+        )
         if args.device:
             select_device(args.device)
     except (RecipeError, DeviceError, CheckpointError) as exc:

@@ -52,6 +52,11 @@ class SmokeFlowConfig:
     density_advection: str = "semi_lagrangian"  # or "maccormack": second order, limited (less diffusion)
     project: bool = False  # remove the input flow's divergence with a free-space pressure solve first
     project_radius: int = 16  # reach of that solve's kernel, in coarse cells
+    # Where there is no smoke, no emitter and no flow within ``gate_reach`` cells the flow does not change:
+    # the network's Δψ is multiplied by a mask of the active region (so still, empty air stays still).
+    gate_activity: bool = False
+    gate_reach: int = 8  # cells
+    gate_speed: float = 0.01  # cells/frame: a flow this fast counts as fully active
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -202,6 +207,14 @@ class SmokeFlow(nn.Module):
             grad = F.interpolate(grad, size=vx.shape[-2:], mode="bilinear", align_corners=False)
         return vx - grad[:, 0], vy - grad[:, 1]
 
+    def activity(self, x: torch.Tensor) -> torch.Tensor:
+        """Mask (B, nx, ny) in [0, 1] of the region near smoke, emitters or moving air (physical ``x``)."""
+        c = self.config
+        speed = x[:, 1].abs() + x[:, 2].abs()  # exactly 0 in still air (a norm's sqrt needs an epsilon)
+        level = x[:, 0].abs() / 0.01 + x[:, -2].clamp(min=0.0) + speed / c.gate_speed
+        r = c.gate_reach
+        return F.max_pool2d(level.unsqueeze(1), 2 * r + 1, stride=1, padding=r)[:, 0].clamp(max=1.0)
+
     def _advect(self, density: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
         if self.config.density_advection == "maccormack":
             return maccormack(density, vx, vy, 1.0)
@@ -219,7 +232,10 @@ class SmokeFlow(nn.Module):
         fluid = (x[:, -1] <= 0.5).to(x.dtype)
         emitter = emitter * fluid
         out = self._maps(z)
-        dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
+        dpsi = out[:, 0] * c.psi_scale
+        if c.gate_activity:
+            dpsi = dpsi * self.activity(x)
+        dvx, dvy = curl_velocity(dpsi)
         bx, by = self._self_advected(vx, vy) if c.advect_velocity else (vx, vy)
         if c.project:
             bx, by = self._projected(bx, by)

@@ -48,7 +48,7 @@ class FieldRolloutTask(Task):
         self.norm = normalisation(dataset.stats, self.layout)
         length = self.layout.history + r.rollout.steps
         self.train_set = WindowDataset(
-            dataset, "train", length, r.data.max_train_windows, r.data.oversample_start
+            dataset, "train", length + r.rollout.warmup, r.data.max_train_windows, r.data.oversample_start
         )
         self.valid_set = WindowDataset(dataset, "valid", length, r.data.max_valid_windows)
         if len(self.train_set) == 0:
@@ -94,10 +94,26 @@ class FieldRolloutTask(Task):
     def loss(self, module, batch):
         self._on(batch.device)
         r = self.recipe
+        if r.rollout.warmup:
+            batch = self._pushed_forward(module, batch, int(torch.randint(0, r.rollout.warmup + 1, ())))
         total, terms, _ = rollout_loss(
             module, batch, self.composer, r.rollout.steps, self.weights, r.rollout.truncate
         )
         return total, terms
+
+    def _pushed_forward(self, module, batch: torch.Tensor, warmup: int) -> torch.Tensor:
+        """``batch`` from frame ``warmup`` on, its starting states replaced by the model's own prediction
+        of them from the batch's first frames (no gradient); controls and scored targets stay the data's."""
+        length = self.layout.history + self.recipe.rollout.steps
+        if warmup == 0:
+            return batch[:, :length]
+        h, state = self.layout.history, list(self.layout.state)
+        with torch.no_grad():
+            preds = module(batch[:, : h + warmup], warmup, True)  # (B, warmup, Cs, nx, ny)
+        starts = torch.cat([batch[:, :h, state], preds], dim=1)[:, -h:]  # the last h states before scoring
+        out = batch[:, warmup : warmup + length].clone()
+        out[:, :h, state] = starts
+        return out
 
     def has_validation(self) -> bool:
         return len(self.valid_set) > 0
@@ -164,5 +180,5 @@ class FieldRolloutTask(Task):
         }
 
     def describe(self) -> str:
-        n = self.layout.history + self.recipe.rollout.steps
+        n = self.layout.history + self.recipe.rollout.steps + self.recipe.rollout.warmup
         return f"{len(self.train_set)} training and {len(self.valid_set)} validation windows of {n} frames"
