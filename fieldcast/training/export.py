@@ -16,6 +16,8 @@ The checkpoint sidecar's ``task`` picks the exporter (a run without one is an ol
 - ``recurrent_field``: :class:`~fieldcast.training.export_recurrent.RecurrentExporter`, ``fieldcast-onnx/1``
   with explicit recurrent state;
 - ``sequence``: :class:`~fieldcast.training.export_sequence.SequenceExporter`, ``fieldcast-sequence-onnx/1``.
+- ``generative``: :class:`~fieldcast.training.export_generative.GenerativeExporter`,
+  ``fieldcast-generative-onnx/1`` (a denoising step, or one call for a regression baseline).
 
 An exporter offers ``source`` (the parity inputs in words), ``grid_multiple``, ``fp32()``,
 ``variant(model, name)`` (the metadata of a variant), ``fp16(fp32)``, ``int8(fp32, folder) -> (model,
@@ -287,6 +289,10 @@ def _exporter(task: str):
         from fieldcast.training.export_sequence import SequenceExporter
 
         return SequenceExporter
+    if task == "generative":
+        from fieldcast.training.export_generative import GenerativeExporter
+
+        return GenerativeExporter
     return None
 
 
@@ -310,7 +316,7 @@ def _make_exporter(run: Path, ckpt: Path, data, n_samples: int):
     cls = _exporter(task)
     if cls is None:
         raise ExportError(side, f"unknown task {task!r}; this Fieldcast exports field_rollout, "
-                                "recurrent_field and sequence runs")  # fmt: skip
+                                "recurrent_field, sequence and generative runs")  # fmt: skip
     try:
         return cls(run, ckpt, model, sidecar, data, n_samples)
     except KeyError as exc:
