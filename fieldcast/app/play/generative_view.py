@@ -1,0 +1,605 @@
+"""The Play panel's page for generative models: pick or draw a condition, watch it being denoised, compare.
+
+A radio model maps a city layout and a transmitter to received power (dB); an infrared model maps a laser
+path over a plate to the camera's frame. Draw the condition (paint or erase buildings and click the
+transmitter in; or draw the laser's path with its power and speed), take one from a dataset file, or let the
+data generator draw a random one. *Generate* runs the sampler in a background job
+(:mod:`fieldcast.app.play.generative_job`): the denoising shows step by step (the model's estimate of the
+clean map, for every sample), then the samples, their mean, their per-pixel spread (the model's
+uncertainty), the reference generator's answer and the mean's error against it, with NMSE and SSIM.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from fieldcast.app.play.generative_condition import (
+    SOURCES,
+    ConditionError,
+    DatasetConditions,
+    DrawnCondition,
+)
+from fieldcast.app.play.generative_controls import ConditionBox, DrawBox, ModelBox, SamplingBox
+from fieldcast.app.play.generative_job import (
+    ConditionReady,
+    DenoiseStep,
+    GenerationRequest,
+    GenerationResult,
+    generation_job,
+)
+from fieldcast.app.play.generative_maps import MapView, condition_picture, shared_range
+from fieldcast.app.play.job_progress import JobProgressBox
+from fieldcast.app.play.sidebar import message_label, sidebar_scroll
+from fieldcast.app.workers import JobWorker
+from fieldcast.engine.jobs import Progress
+from fieldcast.resources import resource_path
+
+__all__ = ["GenerativeView", "default_generative_model"]
+
+log = logging.getLogger("fieldcast.app.play")
+
+_DISPLAY_MS = 33
+_BIG = 240
+_SMALL = 112
+MODEL_FILTER = "Generative models (*.onnx)"
+DATASET_FILTER = "Datasets (*.h5 *.hdf5)"
+
+
+def default_generative_model(source: str) -> Path | None:
+    """The shipped model of ``source`` ("radio" or "ir"), if this installation has it."""
+    path = resource_path("models", SOURCES[source].default_model)
+    return path if path.is_file() else None
+
+
+def _no_model_text(source: str) -> str:
+    name = SOURCES[source].default_model
+    return (
+        f"No {source} model: this installation has no fieldcast/resources/models/{name}. Train one "
+        f"(Train panel, thermal-imaging recipes), export it and open it with Open model…; the condition "
+        "can be drawn meanwhile."
+    )
+
+
+class GenerativeView(QWidget):
+    """The generative page. ``model`` is opened when the page is first shown (default: the shipped one)."""
+
+    sig_status = Signal(str)
+    """A short message for the status bar."""
+    sig_file_opened = Signal(str)
+    """A model file opened successfully (path), for the recent files."""
+
+    def __init__(self, model: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: Any = None  # fieldcast.engine.generative.GenerativeSession
+        self.model_path: Path | None = None
+        self.drawings = {source: DrawnCondition(source) for source in SOURCES}
+        self.dataset: DatasetConditions | None = None
+        self.fixed: tuple[dict[str, np.ndarray], np.ndarray | None, str] | None = None  # dataset/random
+        self.reference: np.ndarray | None = None
+        self.result: GenerationResult | None = None
+        self.worker: JobWorker | None = None
+        self.last_status = ""
+        self.steps_seen = 0  # denoising steps drawn by the last generation
+        self._step: DenoiseStep | None = None
+        self._dirty = False
+        self._stroke: tuple[float, float] | None = None
+        self._erasing = False
+        self._initial_model = model
+        self._started = False
+        self._build()
+        self._connect()
+        self.timer = QTimer(self, interval=_DISPLAY_MS)
+        self.timer.timeout.connect(self._on_timer_timeout)
+        self._on_source_changed()
+
+    # Assembly -------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.model_box = ModelBox()
+        self.condition_box = ConditionBox()
+        self.draw_box = DrawBox()
+        self.sampling = SamplingBox()
+        self.progress = JobProgressBox({"denoise": "steps"})
+        self.progress.cancel_button.setToolTip("Stop generating; nothing of this generation is kept")
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 4, 0)
+        for box in (self.model_box, self.condition_box, self.draw_box, self.sampling):
+            column.addWidget(box)
+        column.addWidget(self.progress)
+        column.addStretch(1)
+
+        self.condition_view = MapView("Condition", "generative_condition", _BIG, colour_bar=False)
+        self.condition_view.setCursor(Qt.CursorShape.CrossCursor)
+        self.denoise_view = MapView("Denoising", "generative_denoise", _BIG)
+        self.reference_view = MapView("Reference", "generative_reference", _BIG)
+        self.mean_view = MapView("Mean of the samples", "generative_mean", _BIG)
+        self.spread_view = MapView("Spread (std of the samples)", "generative_spread", _BIG)
+        self.error_view = MapView("Mean − reference", "generative_error", _BIG)
+        self.sample_views: list[MapView] = []
+        self.samples_row = QHBoxLayout()
+        self.samples_row.setContentsMargins(0, 0, 0, 0)
+        self.samples_row.addStretch(1)
+        self.samples_title = QLabel("Samples", objectName="generative_samples_title")
+        self.samples_title.setStyleSheet("font-weight:600;")
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        for i, view in enumerate((self.condition_view, self.denoise_view, self.reference_view)):
+            grid.addWidget(view, 0, i)
+        samples = QVBoxLayout()
+        samples.addWidget(self.samples_title)
+        samples.addLayout(self.samples_row)
+        grid.addLayout(samples, 1, 0, 1, 3)
+        for i, view in enumerate((self.mean_view, self.spread_view, self.error_view)):
+            grid.addWidget(view, 2, i)
+        self.message = message_label("generative_message")
+        self.readouts = QLabel(objectName="generative_readouts", wordWrap=True)
+        self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        view = QVBoxLayout()
+        view.addWidget(self.message)
+        view.addLayout(grid)
+        view.addWidget(self.readouts)
+        view.addStretch(1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(sidebar_scroll(side))
+        row.addLayout(view, 1)
+        row.addStretch(0)
+
+    def _connect(self) -> None:
+        self.model_box.source_combo.currentIndexChanged.connect(self._on_source_changed)
+        self.model_box.open_button.clicked.connect(self._on_open_model_clicked)
+        self.condition_box.sig_mode_changed.connect(self._on_mode_changed)
+        self.condition_box.open_button.clicked.connect(self._on_open_dataset_clicked)
+        self.condition_box.sample_spin.valueChanged.connect(self._on_sample_changed)
+        self.condition_box.random_button.clicked.connect(self._on_random_clicked)
+        self.draw_box.clear_button.clicked.connect(self._on_clear_clicked)
+        self.sampling.generate_button.clicked.connect(self.generate)
+        self.progress.sig_cancel_requested.connect(self.cancel)
+        self.condition_view.sig_pressed.connect(self._on_condition_pressed)
+        self.condition_view.sig_moved.connect(self._on_condition_moved)
+        self.condition_view.sig_released.connect(self._on_condition_released)
+
+    # Life cycle -----------------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.timer.start()
+        if not self._started:
+            # The model loads when the page is first seen, not with the window.
+            self._started = True
+            if self.session is None:
+                path = self._initial_model or default_generative_model(self.source)
+                if path is None:
+                    self.show_message(_no_model_text(self.source))
+                else:
+                    self.open_model(path)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.timer.stop()
+        super().hideEvent(event)
+
+    def shutdown(self) -> None:
+        """Cancel a running generation and wait for it (the application is closing)."""
+        self.timer.stop()
+        if self.worker is not None and self.worker.is_running():
+            self.worker.cancel()
+            self.worker.wait(10_000)
+
+    # Public ---------------------------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        return self.model_box.source
+
+    @property
+    def drawing(self) -> DrawnCondition:
+        return self.drawings[self.source]
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def show_message(self, text: str) -> None:
+        """A line above the pictures (empty hides it), also sent to the status bar."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+        if text:
+            self.sig_status.emit(text)
+
+    def open_model(self, path: Path) -> bool:
+        """Use the generative model ``path``; on failure say why (naming the file) and keep the one before."""
+        from fieldcast.engine.generative import GenerativeSession
+
+        path = Path(path)
+        try:
+            session = GenerativeSession(path)
+        except Exception as exc:  # ModelError, or ONNX Runtime refusing a file it was handed
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.show_message(f"Cannot use {path}: {problem}" if str(path) not in problem else problem)
+            return False
+        self.session, self.model_path = session, path
+        info = session.info
+        source = getattr(info, "source", None)
+        if source in SOURCES and source != self.source:
+            self.model_box.set_source(source)  # redraws the condition of that source
+        grid = tuple(getattr(info, "grid", None) or ())
+        if grid and grid[0] != self.drawing.size:
+            self.drawings[self.source] = DrawnCondition(self.source, int(grid[0]))
+        kind = "diffusion" if info.is_diffusion else "regression (one answer, no spread)"
+        self.model_box.model_label.setText(f"{path.name} — {kind}")
+        default_steps = int(getattr(info, "default_steps", 0) or 0)
+        if default_steps:
+            self.sampling.steps.setValue(default_steps)
+        self.sampling.steps.setEnabled(bool(info.is_diffusion))
+        self.show_message("")
+        self._update_generate()
+        self.sig_file_opened.emit(str(path))
+        return True
+
+    def load_model(self, path: Path, provider: str = "") -> bool:
+        return self.open_model(path)
+
+    def open_dataset(self, path: Path) -> bool:
+        """Take conditions from dataset ``path``; a file that is not one says why and changes nothing."""
+        try:
+            dataset = DatasetConditions(path)
+        except ConditionError as exc:
+            self.show_message(f"Cannot take conditions from this file: {exc}")
+            return False
+        if dataset.source and dataset.source not in SOURCES:
+            dataset.close()
+            self.show_message(f"{path}: unknown source {dataset.source!r}")
+            return False
+        if self.dataset is not None:
+            self.dataset.close()
+        self.dataset = dataset
+        if dataset.source:
+            self.model_box.set_source(dataset.source)
+        self.condition_box.file_label.setText(f"{Path(path).name}: {len(dataset)} samples")
+        spin = self.condition_box.sample_spin
+        spin.blockSignals(True)
+        spin.setRange(0, max(0, len(dataset) - 1))
+        spin.setValue(0)
+        spin.blockSignals(False)
+        spin.setEnabled(True)
+        self.condition_box.dataset_radio.setChecked(True)
+        self.show_message("")
+        return self._read_sample(0)
+
+    def generate(self) -> bool:
+        """Start generating from the current condition; False (with the reason shown) if it cannot."""
+        if self.busy:
+            return False
+        if self.session is None:
+            self.show_message(_no_model_text(self.source))
+            return False
+        request = self._request()
+        if request is None:
+            return False
+        session = self.session
+        self.result = None
+        self._step = None
+        self.steps_seen = 0
+        self.worker = JobWorker(lambda token: generation_job(token, session, request), name="generate")
+        self.worker.sig_event.connect(self._on_job_event)
+        self.worker.sig_error.connect(self._on_job_error)
+        self.worker.sig_finished.connect(self._on_job_finished)
+        self.progress.start("Starting…")
+        self._set_busy(True)
+        self.show_message("")
+        self.worker.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    # Condition ------------------------------------------------------------------------------------------
+    def _request(self) -> GenerationRequest | None:
+        s = self.sampling
+        common = {"n": s.samples.value(), "steps": s.steps.value(), "seed": s.seed.value()}
+        if self.condition_box.mode == "dataset" or (self.fixed is not None and self.source == "ir"):
+            if self.fixed is None:
+                self.show_message("Open a dataset and pick a sample, or choose Draw it.")
+                return None
+            condition, reference, label = self.fixed
+            return GenerationRequest(
+                self.source, condition=condition, reference=reference, reference_label=label, **common
+            )
+        problem = self.drawing.problem()
+        if problem:
+            self.show_message(f"The condition is not ready: {problem}.")
+            return None
+        drawing = self.drawing
+        copy = DrawnCondition(
+            drawing.source,
+            drawing.size,
+            drawing.buildings.copy(),
+            drawing.transmitter,
+            list(drawing.path),
+            self.draw_box.power.value(),
+            self.draw_box.speed.value(),
+        )
+        label = "reference generator" if self.source == "radio" else "reference melt solver"
+        return GenerationRequest(self.source, drawing=copy, reference_label=label, **common)
+
+    def _read_sample(self, index: int) -> bool:
+        assert self.dataset is not None
+        try:
+            condition, target = self.dataset.read(index)
+        except ConditionError as exc:
+            self.show_message(f"Cannot read this sample: {exc}")
+            return False
+        traj, frame = self.dataset.position(index)
+        self.fixed = (condition, target, f"dataset, trajectory {traj} frame {frame}")
+        self._show_condition()
+        return True
+
+    def _show_condition(self) -> None:
+        """Draw the condition in use and forget results that belonged to another one."""
+        layout = SOURCES[self.source]
+        self.result = None
+        self._clear_results()
+        if self.condition_box.mode == "dataset" or (self.fixed is not None and self.source == "ir"):
+            condition, reference, label = self.fixed if self.fixed else ({}, None, "")
+            if condition:
+                self.condition_view.show_rgb(condition_picture(self.source, condition))
+                self.condition_view.set_title(f"Condition ({label})")
+            else:
+                self.condition_view.clear("Open a dataset, or press Random condition")
+                self.condition_view.set_title("Condition")
+            self.reference = reference
+        else:
+            drawing = self.drawing
+            condition = drawing.radio_condition() if self.source == "radio" else self._ir_preview()
+            self.condition_view.show_rgb(condition_picture(self.source, condition, drawing.path))
+            self.condition_view.set_title("Condition (drawn; edit with the mouse)")
+            self.reference = None
+        if self.reference is not None:
+            clim = shared_range(self.reference)
+            self.reference_view.show_map(self.reference, layout.cmap, clim, layout.units)
+            self.reference_view.set_title(f"Reference ({self.fixed[2] if self.fixed else ''})")
+        else:
+            self.reference_view.clear("The reference generator's answer appears when you press Generate")
+            self.reference_view.set_title("Reference")
+        self._update_generate()
+
+    def _ir_preview(self) -> dict[str, np.ndarray]:
+        """The plate before the solver has run the drawn path: uniform material, the path drawn over it."""
+        return {"material": np.zeros(self.drawing.shape, np.float32)}
+
+    def _clear_results(self) -> None:
+        for view in (self.denoise_view, self.mean_view, self.spread_view, self.error_view):
+            view.clear()
+        self.denoise_view.set_title("Denoising")
+        self._set_sample_count(0)
+        self.readouts.setText("")
+
+    def _set_sample_count(self, n: int) -> None:
+        while len(self.sample_views) < n:
+            k = len(self.sample_views)
+            view = MapView(f"Sample {k + 1}", f"generative_sample_{k}", _SMALL, colour_bar=False)
+            self.sample_views.append(view)
+            self.samples_row.insertWidget(k, view)
+        for i, view in enumerate(self.sample_views):
+            view.setVisible(i < n)
+        self.samples_title.setText(
+            "Samples (colours as the mean's)" if n else "Samples: press Generate to draw them"
+        )
+
+    def _update_generate(self) -> None:
+        self.sampling.generate_button.setEnabled(self.session is not None and not self.busy)
+        tip = "Generate samples of this condition" if self.session else _no_model_text(self.source)
+        self.sampling.generate_button.setToolTip(tip)
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.model_box, self.condition_box, self.draw_box, self.sampling):
+            widget.setEnabled(not busy)
+        self._update_generate()
+
+    # Drawing --------------------------------------------------------------------------------------------
+    def _on_condition_pressed(self, x: float, y: float, button: Any) -> None:
+        if self.busy or self.condition_box.mode != "draw":
+            return
+        if self.fixed is not None and self.source == "ir":
+            self.fixed = None  # drawing replaces a random scene
+        drawing = self.drawing
+        if self.source == "ir":
+            drawing.add_path_point(x, y, start=True)
+        else:
+            tool = self.draw_box.tool
+            if tool == "transmitter":
+                drawing.place_transmitter(x, y)
+            else:
+                self._erasing = tool == "erase" or button == Qt.MouseButton.RightButton
+                drawing.paint(x, y, self.draw_box.brush.value(), 0.0 if self._erasing else 1.0)
+                self._stroke = (x, y)
+        self._show_condition()
+
+    def _on_condition_moved(self, x: float, y: float) -> None:
+        if self.busy or self.condition_box.mode != "draw":
+            return
+        drawing = self.drawing
+        if self.source == "ir":
+            if not drawing.add_path_point(x, y):
+                return
+        elif self._stroke is not None:
+            value = 0.0 if self._erasing else 1.0
+            drawing.paint_stroke(self._stroke, (x, y), self.draw_box.brush.value(), value)
+            self._stroke = (x, y)
+        elif self.draw_box.tool == "transmitter":
+            drawing.place_transmitter(x, y)
+        else:
+            return
+        self._show_condition()
+
+    def _on_condition_released(self) -> None:
+        self._stroke = None
+
+    # Slots ----------------------------------------------------------------------------------------------
+    def _on_source_changed(self, *_args) -> None:
+        source = self.source
+        self.draw_box.set_source(source)
+        if self.dataset is not None and self.dataset.source not in ("", source):
+            self.dataset.close()
+            self.dataset = None
+            self.condition_box.file_label.setText("No dataset")
+            self.condition_box.sample_spin.setEnabled(False)
+            self.condition_box.draw_radio.setChecked(True)
+        self.fixed = None
+        if self.session is not None and getattr(self.session.info, "source", source) != source:
+            self.session, self.model_path = None, None
+            self.model_box.model_label.setText("No model")
+            if self._started:
+                default = default_generative_model(source)
+                if default is None or not self.open_model(default):
+                    self.show_message(_no_model_text(source))
+        self._show_condition()
+
+    def _on_mode_changed(self, mode: str) -> None:
+        self.draw_box.setEnabled(mode == "draw")
+        if mode == "draw":
+            self.fixed = None
+        elif self.dataset is not None:
+            self._read_sample(self.condition_box.sample_spin.value())
+            return
+        self._show_condition()
+
+    def _on_open_model_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a generative model", "", MODEL_FILTER)
+        if path:
+            self.open_model(Path(path))
+
+    def _on_open_dataset_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Take conditions from a dataset", "", DATASET_FILTER)
+        if path:
+            self.open_dataset(Path(path))
+
+    def _on_sample_changed(self, index: int) -> None:
+        if self.dataset is not None and not self.busy:
+            self._read_sample(index)
+
+    def _on_random_clicked(self) -> None:
+        from fieldcast.engine.systems.thermal_imaging import sample_condition
+
+        rng = np.random.default_rng(self.sampling.seed.value())
+        condition, target = sample_condition(self.source, rng, self.drawing.size)
+        if self.source == "radio":
+            # A city the user can go on editing: its buildings and its transmitter go into the drawing.
+            drawing = self.drawing
+            drawing.buildings = (np.asarray(condition["buildings"]) > 0.5).astype(np.float32)
+            tx = np.unravel_index(int(np.argmax(condition["transmitter"])), drawing.shape)
+            drawing.place_transmitter(tx[0] + 0.5, tx[1] + 0.5)
+            self.fixed = None
+        else:
+            self.fixed = (condition, np.asarray(target, np.float32), "random scene of the data generator")
+        self.condition_box.draw_radio.setChecked(True)
+        self._show_condition()
+
+    def _on_clear_clicked(self) -> None:
+        self.drawing.clear()
+        self.fixed = None
+        self._show_condition()
+
+    # Job ------------------------------------------------------------------------------------------------
+    def _on_job_event(self, event: Any) -> None:
+        if isinstance(event, Progress):
+            if not self.progress.cancelling:
+                self.progress.show_progress(event)
+        elif isinstance(event, ConditionReady):
+            self._on_condition_ready(event)
+        elif isinstance(event, DenoiseStep):
+            self._step = event
+            self._dirty = True
+        elif isinstance(event, GenerationResult):
+            self.result = event
+            self._draw_result(event)
+
+    def _on_condition_ready(self, event: ConditionReady) -> None:
+        layout = SOURCES[self.source]
+        path = self.drawing.path if self.fixed is None and self.source == "ir" else None
+        self.condition_view.show_rgb(condition_picture(self.source, event.condition, path))
+        self.reference = event.reference
+        if event.reference is not None:
+            self.reference_view.show_map(
+                event.reference, layout.cmap, shared_range(event.reference), layout.units
+            )
+        self._set_sample_count(self.sampling.samples.value())
+
+    def _on_timer_timeout(self) -> None:
+        if self._dirty and self._step is not None and self.result is None:
+            self._dirty = False
+            self._draw_step(self._step)
+
+    def _draw_step(self, step: DenoiseStep) -> None:
+        layout = SOURCES[self.source]
+        clim = shared_range(self.reference) if self.reference is not None else shared_range(step.x0)
+        self.steps_seen += 1
+        self.denoise_view.set_title(f"Denoising: step {step.step} of {step.total} (estimate of sample 1)")
+        self.denoise_view.show_map(step.x0[0], layout.cmap, clim, layout.units)
+        self._set_sample_count(step.x0.shape[0])
+        for view, x0 in zip(self.sample_views, step.x0, strict=False):
+            view.show_map(x0, layout.cmap, clim, layout.units)
+            view.set_title(f"Sample {self.sample_views.index(view) + 1} (step {step.step})")
+
+    def _draw_result(self, result: GenerationResult) -> None:
+        layout, units = SOURCES[self.source], SOURCES[self.source].units
+        samples, mean, spread = result.samples, result.mean, result.spread
+        clim = shared_range(result.reference, mean)
+        self.denoise_view.set_title(f"Denoised: {result.steps} steps (sample 1)")
+        self.denoise_view.show_map(samples[0], layout.cmap, clim, units)
+        self._set_sample_count(samples.shape[0])
+        for i, (view, sample) in enumerate(zip(self.sample_views, samples, strict=False)):
+            view.set_title(f"Sample {i + 1}")
+            view.show_map(sample, layout.cmap, clim, units)
+        self.mean_view.set_title(f"Mean of {samples.shape[0]} samples")
+        self.mean_view.show_map(mean, layout.cmap, clim, units)
+        top = float(np.percentile(spread, 99.5)) if spread.max() > 0 else 1.0
+        self.spread_view.show_map(spread, "magma", (0.0, max(top, 1e-6)), units)
+        if result.reference is not None:
+            self.reference_view.show_map(result.reference, layout.cmap, clim, units)
+            self.reference_view.set_title(f"Reference ({result.reference_label})")
+            error = mean - result.reference
+            peak = max(float(np.percentile(np.abs(error), 99.5)), 1e-6)
+            self.error_view.show_map(error, "coolwarm", (-peak, peak), units)
+        self.readouts.setText(self._readout_text(result))
+
+    def _readout_text(self, result: GenerationResult) -> str:
+        m, units = result.metrics, SOURCES[self.source].units
+        per_step = 1e3 * result.seconds / max(1, result.steps)
+        parts = [
+            f"{result.samples.shape[0]} samples, {result.steps} steps in {result.seconds:.2f} s "
+            f"({per_step:.1f} ms per step)"
+        ]
+        if "nmse" in m:
+            parts.append(
+                f"mean vs reference: <b>NMSE {m['nmse']:.4f}</b>, <b>SSIM {m['ssim']:.3f}</b>, "
+                f"RMSE {m['rmse']:.3g} {units}"
+            )
+        parts.append(f"mean spread {m.get('spread', 0.0):.3g} {units}")
+        corr = m.get("spread_error_corr")
+        if corr is not None and np.isfinite(corr):
+            parts.append(f"spread–error correlation {corr:.2f}")
+        return " · ".join(parts)
+
+    def _on_job_error(self, message: str, _details: str) -> None:
+        self.show_message(f"Generation failed: {message}")
+
+    def _on_job_finished(self, status: str) -> None:
+        self._step = None
+        self.progress.finish()
+        self._set_busy(False)
+        self.draw_box.setEnabled(self.condition_box.mode == "draw")
+        if status == "cancelled":
+            self._clear_results()
+            self.last_status = "Generation cancelled"
+        elif status == "done":
+            self.last_status = "Generation finished"
+        else:
+            self.last_status = "Generation failed"
+        self.sig_status.emit(self.last_status)
