@@ -30,6 +30,7 @@ from fieldcast.app.paths import app_paths
 from fieldcast.app.play.channels import channel_data, default_range
 from fieldcast.app.play.compare import CompareView
 from fieldcast.app.play.field_view import FieldView
+from fieldcast.app.play.generative_view import GenerativeView
 from fieldcast.app.play.melt_view import MeltView
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
@@ -77,6 +78,7 @@ class PlayPanel(Panel):
         ("Laser melting", "melt"),
         ("Polycrystal stress", "stress"),
         ("Field model (any system)", "field"),
+        ("Generated maps (thermal imaging, radio)", "generative"),
     )
 
     def __init__(
@@ -113,6 +115,7 @@ class PlayPanel(Panel):
         self.melt = MeltView(runs if runs is not None else app_paths().runs)
         self.field = FieldView(runs if runs is not None else app_paths().runs)
         self.stress = StressView()
+        self.generative = GenerativeView()
         self.system_combo = QComboBox()
         self.system_combo.setObjectName("play_system")
         self.system_combo.addItems([label for label, _ in self.SYSTEMS])
@@ -150,6 +153,7 @@ class PlayPanel(Panel):
         self.pages.addWidget(self.melt)
         self.pages.addWidget(self.field)
         self.pages.addWidget(self.stress)
+        self.pages.addWidget(self.generative)
         top = QHBoxLayout()
         top.addWidget(QLabel("System"))
         top.addWidget(self.system_combo)
@@ -168,6 +172,8 @@ class PlayPanel(Panel):
         self.field.sig_file_opened.connect(self.sig_file_opened)
         self.stress.sig_status.connect(self.sig_status)
         self.stress.sig_file_opened.connect(self.sig_file_opened)
+        self.generative.sig_status.connect(self.sig_status)
+        self.generative.sig_file_opened.connect(self.sig_file_opened)
         self.field.sig_model_requested.connect(self._on_field_model_requested)
         self.stepper.sig_frame.connect(self._on_stepper_frame)
         self.stepper.sig_error.connect(self._on_stepper_error)
@@ -224,6 +230,7 @@ class PlayPanel(Panel):
         self.melt.shutdown()
         self.field.shutdown()
         self.stress.shutdown()
+        self.generative.shutdown()
         self.timer.stop()
         if self.recorder is not None:
             self.output.record_button.setChecked(False)
@@ -290,6 +297,8 @@ class PlayPanel(Panel):
             return self.field.load_model(path, provider)  # so does the field page
         if route.page == "stress":
             return self.stress.open_model(path)  # so does the stress page
+        if route.page == "generative":
+            return self.generative.open_model(path)  # so does the generative page
         opened = self.load_model(str(path), provider)
         if opened:
             self.picker.add_file(path)

@@ -1,4 +1,5 @@
-"""Which Play page shows a file: smoke, melt, trajectory, stress or the generic field page, or none and why.
+"""Which Play page shows a file: smoke, melt, trajectory, stress, generative or the generic field page, or
+none and why.
 
 One answer for every way a model arrives (File > Open, a drop, ``fieldcast play FILE``, the model pickers,
 "Open in Play" on a run), read from the file's own metadata. No Qt here, so the command line can ask before
@@ -15,7 +16,7 @@ __all__ = ["GCODE_SUFFIXES", "PAGES", "Route", "route_file"]
 
 GCODE_SUFFIXES = (".gcode", ".gco", ".g")
 #: the pages a file can go to
-PAGES = ("smoke", "melt", "trajectory", "stress", "field")
+PAGES = ("smoke", "melt", "trajectory", "stress", "field", "generative")
 
 # What the smoke page feeds a model and reads back (simulation.ModelBackend).
 _SMOKE_STATE = ["density", "velocity_x", "velocity_y"]
@@ -34,12 +35,14 @@ class Route:
 def route_file(path: str | os.PathLike) -> Route:
     """The Play page that shows ``path``, or why none does.
 
-    G-code and streaming sequence models go to the trajectory page; Fieldcast field models go by system and
+    G-code and streaming sequence models go to the trajectory page, generative models (maps from condition
+    maps) to the generative page; Fieldcast field models go by system and
     layout: smoke models the smoke page can feed to the smoke page, melt temperature and microstructure
     models to the melt page, trajectory models to the trajectory page, and every other field model (any
     system, built in or carried by the model) to the generic field page.
     """
     from fieldcast.engine.field_session import field_play_problem
+    from fieldcast.engine.generative import is_generative_model, load_generative_checked
     from fieldcast.engine.melt_session import melt_model_kind
     from fieldcast.engine.runtime import ModelError, load_checked
     from fieldcast.engine.sequence_runtime import is_sequence_model
@@ -51,6 +54,12 @@ def route_file(path: str | os.PathLike) -> Route:
         return Route(None, "file not found")
     if is_sequence_model(path):
         return Route("trajectory")
+    if is_generative_model(path):
+        try:
+            load_generative_checked(path)
+        except ModelError as exc:
+            return Route(None, exc.problem)
+        return Route("generative")
     try:
         _, info = load_checked(path)
     except ModelError as exc:
