@@ -34,6 +34,7 @@ from fieldcast.app.panel import Panel
 from fieldcast.app.paths import app_paths
 from fieldcast.app.runs.run_watcher import read_records
 from fieldcast.app.train.controller import DatasetFacts, LoadedRecipe, TrainController, strict_errors
+from fieldcast.app.train.generative_view import GenerativeRunView
 from fieldcast.app.train.live_plots import Eta, LivePlots, format_duration
 from fieldcast.app.train.recipe_form import RecipeForm, get_key
 from fieldcast.app.train.recipe_list import DEFAULT_LABEL, fill_recipe_combo
@@ -179,6 +180,10 @@ class TrainPanel(Panel):
         self.sample_tabs = QTabWidget(objectName="sample_tabs")
         self.sample_tabs.addTab(self.samples, "Newest samples")
         self.sample_tabs.addTab(self.history, "Every validation")
+        # Generated maps and loss by timestep: shown for runs whose task writes them.
+        self.generative = GenerativeRunView()
+        self.sample_tabs.addTab(self.generative, "Generated maps")
+        self.sample_tabs.setTabVisible(self.sample_tabs.indexOf(self.generative), False)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plots)
         right.addWidget(self.sample_tabs)
@@ -201,6 +206,9 @@ class TrainPanel(Panel):
         self.stop_button.clicked.connect(self._on_stop_clicked)
         self.lr_button.clicked.connect(self._on_lr_clicked)
         self.lr_edit.returnPressed.connect(self._on_lr_clicked)
+        self.generative.sig_available.connect(
+            lambda on: self.sample_tabs.setTabVisible(self.sample_tabs.indexOf(self.generative), on)
+        )
         c = self.controller
         c.sig_state_changed.connect(self._on_controller_state_changed)
         c.sig_event.connect(self._on_training_event)
@@ -322,6 +330,7 @@ class TrainPanel(Panel):
         self.samples.clear()
         self._samples_seen = False
         self.history.set_run(run_dir)
+        self.generative.set_run(run_dir)
         metrics = run_dir / "metrics.jsonl"
         if metrics.is_file():
             for record in read_records(metrics):
@@ -450,6 +459,7 @@ class TrainPanel(Panel):
             self._samples_seen = False
             self.stage_label.setText(f"Stage {event.index + 1}/{event.total}: {event.name} → {event.run_dir}")
             self.history.set_run(event.run_dir)
+            self.generative.set_run(event.run_dir)
             if event.run_dir is not None and event.index == event.total - 1:
                 self.sig_run_started.emit(str(event.run_dir))
         elif kind == "StageEvent" and event.status == "reused":
@@ -464,6 +474,8 @@ class TrainPanel(Panel):
                 self.history.refresh_soon()
         elif kind == "ValidationEvent" and not self._samples_seen:
             self.samples.clear(NO_SAMPLES)  # samples come before their validation: this task draws none
+        if kind == "ValidationEvent":
+            self.generative.refresh_soon()  # the task's records are written before its validation event
         elif kind == "FinishedEvent":
             self.stage_label.setText(
                 f"Finished: {event.status} at step {event.step}. {event.message}".strip()
