@@ -130,12 +130,19 @@ def iter_bench(
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Roll the model ``steps`` frames at ``size`` × ``size``; returns the figures (:func:`result_line`).
 
-    A sequence model (``fieldcast-sequence-onnx``) is streamed ``steps`` samples instead (``size`` unused).
+    A sequence model (``fieldcast-sequence-onnx``) is streamed ``steps`` samples instead (``size`` unused); a
+    generative model draws whole samples at its grid until ``steps`` denoising calls are timed
+    (:mod:`fieldcast.engine.bench_generative`).
     Raises :class:`~fieldcast.engine.runtime.ModelError` for a file that cannot be used, ValueError (naming
     the file) for a grid the model does not accept.
     """
+    from fieldcast.engine.generative import is_generative_model
     from fieldcast.engine.sequence_runtime import is_sequence_model
 
+    if Path(path).is_file() and is_generative_model(path):
+        from fieldcast.engine.bench_generative import iter_bench_generative
+
+        return (yield from iter_bench_generative(path, steps, warmup, providers, threads, token))
     if Path(path).is_file() and is_sequence_model(path):
         return (yield from _iter_bench_sequence(path, steps, warmup, providers, threads, token))
     return (yield from _iter_bench_field(path, size, steps, warmup, providers, threads, token))

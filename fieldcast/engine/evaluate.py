@@ -390,6 +390,10 @@ def iter_evaluate_model(
     from fieldcast.engine.sequence_runtime import SequenceSession, is_sequence_model
 
     model, data = Path(model), Path(data)
+    from fieldcast.engine.generative import is_generative_model
+
+    if model.is_file() and is_generative_model(model):
+        return (yield from _evaluate_generative(model, data, split, n_trajectories, token, providers))
     sequence = model.is_file() and is_sequence_model(model)
     session = SequenceSession(model, providers) if sequence else ModelSession(model, providers)
     dataset = open_dataset(data)
@@ -417,5 +421,25 @@ def iter_evaluate_model(
         system=session.info.system,
         split_note=dataset.split_note,
         notes=notes,
+    )
+    return result
+
+
+def _evaluate_generative(model: Path, data: Path, split, n_trajectories, token, providers):
+    """A generative model (:mod:`fieldcast.engine.evaluate_generative`) on the split's first trajectories."""
+    from fieldcast.engine.data import open_dataset
+    from fieldcast.engine.evaluate_generative import iter_evaluate_generative
+    from fieldcast.engine.generative import GenerativeSession
+
+    session = GenerativeSession(model, providers)
+    dataset = open_dataset(data)
+    chosen, note = pick_split(dataset, split, 1)
+    result = yield from iter_evaluate_generative(session, dataset, data, chosen, n_trajectories, token=token)
+    result.update(
+        model=str(model),
+        variant=session.info.variant,
+        system=session.info.system,
+        split_note=dataset.split_note,
+        notes=[note] if note else [],
     )
     return result

@@ -21,13 +21,14 @@ import numpy as np
 import onnx
 import torch
 
+from fieldcast.engine.evaluate_generative import score as score_maps
 from fieldcast.engine.generative import DIFFUSION_IN, DIFFUSION_OUT, GENERATIVE_FORMAT, GenerativeSession
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.systems.base import resolve_spec, spec_to_dict
 from fieldcast.training import export_checks as checks
 from fieldcast.training.export import check_channels, file_record, half_precision, open_export_data
 from fieldcast.training.export_onnx import OPSET, channel_units, provenance, validation_metrics
-from fieldcast.training.tasks.generative import GenerativeStep, score_maps
+from fieldcast.training.tasks.generative import GenerativeStep
 
 __all__ = ["GenerativeExporter", "generative_metadata"]
 

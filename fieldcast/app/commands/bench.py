@@ -1,7 +1,8 @@
 """``fieldcast bench MODEL.onnx``: rollout speed, runtime overhead, GFLOP/s and stability of a model.
 
 Field models (feed-forward or recurrent) are rolled out at ``--size``; sequence models are streamed one
-sample per call (``--size`` does not apply).
+sample per call; generative models draw whole samples at their own grid until ``--steps`` denoising calls
+are timed (``--size`` does not apply to either).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def print_report(r: dict[str, Any], stream: TextIO) -> None:
         if r.get("task") == "sequence"
         else f"{r['size']}x{r['size']}, {r['steps']} steps"
     )
+    if r.get("task") == "generative":
+        nx, ny = r["grid"]
+        where = (
+            f"{nx}x{ny}, {r['samples']} samples of {r['denoise_steps']} denoising step(s): "
+            f"{r['ms_per_sample_p50']:.1f} ms/sample median, {r['ms_per_sample_p99']:.1f} ms p99"
+        )
     lines = [
         f"model        {r['model']} ({r['variant']}) on {', '.join(r['providers'])}, {r['threads']} threads",
         f"{'stream' if r.get('task') == 'sequence' else 'grid':<13}{where}",

@@ -3,9 +3,11 @@ the system's physics baseline, in one table.
 
 Field models (feed-forward or recurrent) report the rollout error against horizon and physics metrics;
 sequence models are streamed over whole trajectories and report MAE, RMSE, R², correlation and error
-percentiles per channel. The test split is used (the valid split when the test split is empty, and the output
-says so). The result is also written to ``metrics.json`` beside the model (or in ``--out DIR``), and
-``--plots DIR`` draws PNG pictures of the error there (:mod:`fieldcast.engine.report_plots`).
+percentiles per channel; generative models generate each pair's target from its condition and report NMSE,
+SSIM, PSNR and RMSE beside the train-split mean map, with spread-vs-error calibration for diffusion. The
+test split is used (the valid split when the test split is empty, and the output says so). The result is
+also written to ``metrics.json`` beside the model (or in ``--out DIR``), and ``--plots DIR`` draws PNG
+pictures of the error there (:mod:`fieldcast.engine.report_plots`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ def _header(result: dict[str, Any], stream: TextIO) -> None:
     if result["task"] == "sequence":
         stream.write(
             f"{result['split']} split, {result['n_trajectories']} trajectories, {result['samples']} samples"
+        )
+    elif result["task"] == "generative":
+        stream.write(
+            f"{result['split']} split, {result['n_trajectories']} trajectories, {result['pairs']} pairs, "
+            f"{result['objective']}, {result['steps']} step(s) per sample"
         )
     else:
         stream.write(
@@ -152,10 +159,33 @@ def _sequence_table(result: dict[str, Any], stream: TextIO) -> None:
         stream.write(f"streaming: {t['p50']:.3f} ms/sample median, {t['p99']:.3f} ms p99\n")
 
 
+def _generative_table(result: dict[str, Any], stream: TextIO) -> None:
+    units = next(iter(result.get("units", {}).values()), "")
+    keys = (("nmse", "NMSE"), ("ssim", "SSIM"), ("psnr_db", "PSNR [dB]"), ("rmse", f"RMSE [{units}]"))
+    rows = [("model", result["metrics"])]
+    rows += [(result["baseline_names"][k], v) for k, v in result["baselines"].items()]
+    width = max(len(label) for label, _ in rows) + 2
+    stream.write(f"{'predictor':<{width}}" + "".join(f"{title:>14}" for _, title in keys) + "\n")
+    for label, metrics in rows:
+        stream.write(f"{label:<{width}}" + "".join(f"{_cell(metrics.get(k)):>14}" for k, _ in keys) + "\n")
+    stream.write("NMSE, SSIM and PSNR on maps scaled to [0, 1] by the target's training range\n")
+    cal = result.get("calibration")
+    if cal:
+        stream.write(
+            f"spread-vs-error correlation {_cell(cal['corr'])} ({cal['samples']} samples per condition)\n"
+        )
+    t = result["timing"]
+    stream.write(
+        f"speed: {t['ms_per_sample_p50']:.1f} ms/sample median, {t['ms_per_step_p50']:.2f} ms/step\n"
+    )
+
+
 def print_table(result: dict[str, Any], stream: TextIO) -> None:
     """The model and its baselines on the same data, in one table."""
     _header(result, stream)
-    if result["task"] == "sequence":
+    if result["task"] == "generative":
+        _generative_table(result, stream)
+    elif result["task"] == "sequence":
         _sequence_table(result, stream)
     else:
         _field_table(result, stream)

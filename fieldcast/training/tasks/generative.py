@@ -48,11 +48,12 @@ from torch import nn
 
 from fieldcast.engine import generative_metrics as gm
 from fieldcast.engine import generative_schedule as gs
+from fieldcast.engine.evaluate_generative import score as score_maps
 from fieldcast.engine.limits import format_bytes, memory_budget
 from fieldcast.training.models import build_model
 from fieldcast.training.tasks.base import Samples, Task, register_task
 
-__all__ = ["GenerativeStep", "GenerativeTask", "ddim_sample", "score_maps"]
+__all__ = ["GenerativeStep", "GenerativeTask", "clip_bounds", "ddim_sample"]
 
 _LOSS_SEED = 1234  # fixed timesteps and noise of the validation loss
 
@@ -129,18 +130,6 @@ def ddim_sample(
         x = gs.ddim_step(x0, eps, ab, ab_prev, eta, noise).float()
     y = x[:, 0].double() * float(norm["target_std"]) + float(norm["target_mean"])
     return y.cpu().numpy()
-
-
-def score_maps(pred: np.ndarray, truth: np.ndarray, target_range) -> dict[str, float]:
-    """NMSE, SSIM and PSNR on maps scaled to [0, 1] by ``target_range``; RMSE in the maps' units."""
-    lo, hi = target_range
-    p, t = gm.to_unit_range(pred, lo, hi), gm.to_unit_range(truth, lo, hi)
-    return {
-        "nmse": gm.nmse(p, t),
-        "ssim": gm.ssim(p, t),
-        "psnr_db": gm.psnr(p, t),
-        "rmse": gm.rmse(pred, truth),
-    }
 
 
 @register_task
