@@ -7,8 +7,9 @@ Any system works whose module (``fieldcast.engine.systems.<name>``, dashes as un
     :func:`numpy.random.default_rng` accepts;
 
 and optionally ``writer_options(frames, size, **options) -> dict``, extra keyword arguments for the dataset
-writer (simulation parameters, extent, boundary conditions, metadata), and ``check_options(**options)``,
-which raises ValueError or TypeError for options it does not accept.
+writer (simulation parameters, extent, boundary conditions, metadata; ``spec`` for a system whose
+fields depend on its options, written into the file instead of the registered spec), and
+``check_options(**options)``, which raises ValueError or TypeError for options it does not accept.
 
 Trajectory ``i`` always gets the ``i``-th child of ``numpy.random.SeedSequence(seed)``, and trajectories are
 written in index order, so the file is the same whatever the number of worker processes.
@@ -184,6 +185,7 @@ def generate_dataset(
     yield Progress("generate", 0, trajectories, f"{system}: {trajectories} × {frames} frames at {size}²")
     # Field systems store size x size frames; a sequence system stores one sample per frame on a 1 x 1 grid.
     grid = writer_kwargs.pop("grid", (size, size))
+    spec = writer_kwargs.pop("spec", spec)  # a system with several data sources names the one written
     dt = writer_kwargs.pop("dt", spec.dt)  # a system may store every k-th frame
     with DatasetWriter(out, spec, n_frames=frames, grid=grid, dt=dt, **writer_kwargs) as writer:
         try:

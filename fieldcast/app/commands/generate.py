@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="G|LOW:HIGH",
         help="grains per microstructure (stress), e.g. 10 or 5:20",
     )
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="data source of a system that has several (thermal-imaging: radio or ir; default radio)",
+    )
     parser.add_argument("--size", type=int, default=128, help="cells per side of the grid (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="root seed; same seed, same file (default 0)")
     parser.add_argument(
@@ -80,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     prog = f"fieldcast {NAME}"
     try:
         options = _parse_options(args.options)
+        if args.source is not None:
+            options["source"] = args.source
         if args.grains is not None:
             options["grains"] = _grains(args.grains)
         if args.increments is not None:
