@@ -2,13 +2,18 @@
 
 The main window is built as the app builds it, with the Train panel training a tiny smoke recipe on a small
 generated dataset (restarted whenever a run ends) while the Play panel plays the shipped default model (or
-the reference solver when no model is shipped). Every few seconds the process RSS is sampled; a 10 ms
-heartbeat timer measures how late the event loop serves it.
+the reference solver when no model is shipped). Every few seconds the process RSS, open file descriptors
+and threads are sampled, with the event loop's lateness over that interval; a 10 ms heartbeat timer measures
+how late the event loop serves it. Every error the window would show is counted: a failed training run, a
+Play stepper error, an unhandled exception in any thread, a Qt warning.
 
 Run: ``python benchmarks/soak.py --minutes 30``; without a display it re-runs itself under ``xvfb-run``.
 ``--no-play`` pauses Play and shows the Train panel instead: what watching a training costs the window.
-Ends with ``RESULT minutes=... rss_growth_mb=... loop_p99_ms=...`` (targets: growth under 100 MB over
-30 minutes, p99 under 50 ms; the exit code is 1 when one is missed). ``--report docs/soak.json`` also
+Ends with ``RESULT minutes=... rss_growth_mb=... loop_p99_ms=... fd_growth=... thread_growth=... errors=...``
+(targets: growth under 100 MB over 30 minutes, p99 under 50 ms, no error, and no descriptor or thread left
+behind by the training runs: both are counted when a run is about to start, with the trainer idle, and may
+not grow by more than 2 from the first such count after warm-up to the last; the exit code is 1 when a
+target is missed). ``--report docs/soak.json`` also
 writes the figures where ``tools/reliability_report.py`` shows them in ``docs/RELIABILITY.md``.
 RSS growth is measured from the end of a warm-up (a tenth of the run, at least 20 s) so one-time
 allocations (torch, ONNX Runtime arenas, first plots) are not counted as a leak.
@@ -25,14 +30,29 @@ from pathlib import Path
 
 import numpy as np
 
+from fieldcast.engine.files import atomic_write
+
 TARGET_GROWTH_MB = 100.0
 TARGET_P99_MS = 50.0
+TARGET_HANDLE_GROWTH = 2
 
 
 def _rss_mb() -> float:
     with open("/proc/self/statm", encoding="ascii") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _threads() -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _ensure_display() -> None:
@@ -86,6 +106,14 @@ class Soak:
         self.runs_started = 0
         self.lateness_ms: list[float] = []
         self.rss: list[tuple[float, float]] = []
+        # (seconds, RSS MB, open fds, threads, lateness p99 ms over the interval since the previous sample)
+        self.samples: list[tuple[float, float, int, int, float]] = []
+        # (seconds, open fds, threads) whenever a training run is about to start with the trainer idle
+        self.idle_handles: list[tuple[float, int, int]] = []
+        self.errors: list[str] = []
+        self._beats_sampled = 0
+        self.train.controller.sig_failed.connect(lambda text, *_: self._error(f"training: {text}"))
+        self.play.stepper.sig_error.connect(lambda text: self._error(f"play: {text}"))
         self.clock = QElapsedTimer()
         self.clock.start()
         self._last_beat = 0
@@ -110,12 +138,21 @@ class Soak:
             self.lateness_ms.append(max(0.0, (now - self._last_beat) / 1e6 - 10.0))
         self._last_beat = now
 
+    def _error(self, text: str) -> None:
+        self.errors.append(f"{self.clock.elapsed() / 1000.0:.0f} s: {text}")
+
     def _on_sample(self) -> None:
-        self.rss.append((self.clock.elapsed() / 1000.0, _rss_mb()))
+        t, mb = self.clock.elapsed() / 1000.0, _rss_mb()
+        self.rss.append((t, mb))
+        recent = self.lateness_ms[self._beats_sampled :] or [0.0]
+        self._beats_sampled = len(self.lateness_ms)
+        p99 = float(np.percentile(np.asarray(recent), 99))
+        self.samples.append((round(t, 1), round(mb, 1), _open_fds(), _threads(), round(p99, 2)))
 
     def _on_starter(self) -> None:
         """(Re)start training whenever the controller is idle, and keep Play playing."""
         if self.train.controller.state == "idle":
+            self.idle_handles.append((self.clock.elapsed() / 1000.0, _open_fds(), _threads()))
             self.runs_started += 1
             self.train.controller.start([_recipe(f"soak{self.runs_started}")], self.dataset)
         if self.with_play and not self.play.stepper.running:
@@ -147,6 +184,8 @@ class Soak:
         warm = max(20.0, 0.1 * self.seconds)
         after = [mb for t, mb in self.rss if t >= warm] or [self.rss[-1][1]]
         late = np.asarray(self.lateness_ms or [0.0])
+        idle = [(fds, threads) for t, fds, threads in self.idle_handles if t >= warm] or [(0, 0)]
+        windows = [p99 for t, *_, p99 in self.samples if t >= warm] or [0.0]
         return {
             "minutes": self.seconds / 60.0,
             "rss_start_mb": self.rss[0][1],
@@ -156,8 +195,36 @@ class Soak:
             "loop_p50_ms": float(np.percentile(late, 50)),
             "loop_p99_ms": float(np.percentile(late, 99)),
             "loop_max_ms": float(late.max()),
+            "loop_p99_worst_interval_ms": max(windows),
+            "fd_growth": float(idle[-1][0] - idle[0][0]),
+            "thread_growth": float(idle[-1][1] - idle[0][1]),
+            "errors": float(len(self.errors)),
             "training_runs": float(self.runs_started),
         }
+
+
+def _count_unexpected(soak: Soak) -> None:
+    """Count unhandled exceptions (any thread) and Qt warnings as errors: the window would show them."""
+    import threading
+    import traceback
+
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def hook(exc_type, exc, tb) -> None:
+        traceback.print_exception(exc_type, exc, tb)
+        soak._error(f"unhandled {exc_type.__name__}: {exc}")
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        hook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    def qt_messages(kind: QtMsgType, context, text: str) -> None:
+        print(f"qt: {text}", file=sys.stderr)
+        if kind != QtMsgType.QtDebugMsg and kind != QtMsgType.QtInfoMsg:
+            soak._error(f"qt: {text}")
+
+    sys.excepthook, threading.excepthook = hook, thread_hook
+    soak._qt_handler = qt_messages  # kept alive for as long as Qt may call it
+    qInstallMessageHandler(qt_messages)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app = QApplication.instance() or QApplication(sys.argv[:1])
         soak = Soak(args.minutes * 60.0, args.sample, Path(tmp), play=not args.no_play)
+        _count_unexpected(soak)
         r = soak.run()
         app.processEvents()
     print(
@@ -187,12 +255,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['rss_end_mb']:.0f} MB at the end; loop lateness p50 {r['loop_p50_ms']:.1f} ms, "
         f"max {r['loop_max_ms']:.1f} ms; {r['training_runs']:.0f} training run(s)"
     )
+    for line in soak.errors[:20]:
+        print(f"error at {line}")
     result = (
         f"RESULT minutes={r['minutes']:.1f} rss_growth_mb={r['rss_growth_mb']:.1f} "
-        f"loop_p99_ms={r['loop_p99_ms']:.1f}"
+        f"loop_p99_ms={r['loop_p99_ms']:.1f} fd_growth={r['fd_growth']:.0f} "
+        f"thread_growth={r['thread_growth']:.0f} errors={r['errors']:.0f}"
     )
     print(result)
-    met = r["rss_growth_mb"] < TARGET_GROWTH_MB and r["loop_p99_ms"] < TARGET_P99_MS
+    met = (
+        r["rss_growth_mb"] < TARGET_GROWTH_MB
+        and r["loop_p99_ms"] < TARGET_P99_MS
+        and r["fd_growth"] <= TARGET_HANDLE_GROWTH
+        and r["thread_growth"] <= TARGET_HANDLE_GROWTH
+        and r["errors"] == 0
+    )
     if args.report is not None:
         import datetime
         import json
@@ -203,8 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "result": result,
             "targets_met": met,
+            "error_messages": soak.errors[:20],
+            "samples_columns": ["seconds", "rss_mb", "open_fds", "threads", "loop_p99_ms"],
+            "samples": soak.samples,
         }
-        args.report.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        atomic_write(args.report, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
     return 0 if met else 1
 
 
