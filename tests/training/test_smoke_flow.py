@@ -18,8 +18,8 @@ from fieldcast.training.trainer import Trainer
 def _model(frames: int = 3, seed: int = 0, advection: str = "semi_lagrangian", project: bool = False):
     torch.manual_seed(seed)
     args = {"frames": frames, "coarsen": 2, "depth": 1, "base_width": 8, "density_advection": advection}
-    # The shipped model's structure (projection and self-advected flow) rides along with MacCormack density.
-    args.update(project=project, project_radius=4, advect_velocity=project)
+    # The shipped structure (projection, self-advected flow, activity mask) rides along with MacCormack.
+    args.update(project=project, project_radius=4, advect_velocity=project, gate_activity=project)
     model = build_model("smoke_flow", args)
     # A trained-looking head instead of the zero start, so the checks see a flow that really changes.
     torch.nn.init.normal_(model.net.head.weight, std=0.5)

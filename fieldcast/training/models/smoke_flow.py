@@ -179,11 +179,14 @@ class SmokeFlow(nn.Module):
     def grid_multiple(self) -> int:
         return self.config.coarsen * 2**self.config.depth
 
-    def _maps(self, z: torch.Tensor) -> torch.Tensor:
-        """The network's two maps on the state's grid: (B, 2, nx, ny), Δψ and the rate's logit."""
+    def _maps(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's two maps on the state's grid: (B, 2, nx, ny), Δψ and the rate's logit; with the
+        physical input ``x`` and ``gate_activity``, Δψ is masked (on the coarse grid) to the active region."""
         c = self.config
         coarse = F.avg_pool2d(z, c.coarsen) if c.coarsen > 1 else z
         out = self.net(coarse)  # (B, 2, nx/c, ny/c)
+        if c.gate_activity and x is not None:
+            out = torch.cat([out[:, :1] * self.activity(x), out[:, 1:]], dim=1)
         if c.coarsen > 1:
             out = F.interpolate(out, size=z.shape[-2:], mode="bilinear", align_corners=False)
         return out
@@ -208,12 +211,18 @@ class SmokeFlow(nn.Module):
         return vx - grad[:, 0], vy - grad[:, 1]
 
     def activity(self, x: torch.Tensor) -> torch.Tensor:
-        """Mask (B, nx, ny) in [0, 1] of the region near smoke, emitters or moving air (physical ``x``)."""
+        """Mask (B, 1, nx/c, ny/c) in [0, 1] on the network's coarse grid: 1 within ``gate_reach`` cells of
+        smoke, an emitter or moving air, 0 in still, empty air (physical ``x``)."""
         c = self.config
         speed = x[:, 1].abs() + x[:, 2].abs()  # exactly 0 in still air (a norm's sqrt needs an epsilon)
-        level = x[:, 0].abs() / 0.01 + x[:, -2].clamp(min=0.0) + speed / c.gate_speed
-        r = c.gate_reach
-        return F.max_pool2d(level.unsqueeze(1), 2 * r + 1, stride=1, padding=r)[:, 0].clamp(max=1.0)
+        level = (x[:, 0].abs() / 0.01 + x[:, -2].clamp(min=0.0) + speed / c.gate_speed).unsqueeze(1)
+        if c.coarsen > 1:
+            level = F.max_pool2d(level, c.coarsen)
+        r = -(-c.gate_reach // c.coarsen)  # in coarse cells, rounded up
+        # A square window's maximum as two 1D maxima (rows, then columns): the same result, far cheaper.
+        level = F.max_pool2d(level, (2 * r + 1, 1), stride=1, padding=(r, 0))
+        level = F.max_pool2d(level, (1, 2 * r + 1), stride=1, padding=(0, r))
+        return level.clamp(max=1.0)
 
     def _advect(self, density: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
         if self.config.density_advection == "maccormack":
@@ -231,11 +240,8 @@ class SmokeFlow(nn.Module):
         emitter = x[:, -2].clamp(0.0, 1.0)
         fluid = (x[:, -1] <= 0.5).to(x.dtype)
         emitter = emitter * fluid
-        out = self._maps(z)
-        dpsi = out[:, 0] * c.psi_scale
-        if c.gate_activity:
-            dpsi = dpsi * self.activity(x)
-        dvx, dvy = curl_velocity(dpsi)
+        out = self._maps(z, x)
+        dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
         bx, by = self._self_advected(vx, vy) if c.advect_velocity else (vx, vy)
         if c.project:
             bx, by = self._projected(bx, by)
