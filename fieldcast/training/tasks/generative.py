@@ -338,7 +338,7 @@ class GenerativeTask(Task):
             return records
         from fieldcast.training.checkpoint import atomic_write
 
-        name = f"samples/generative_epoch_{epoch:04d}.npz"
+        name = f"samples/generative_epoch_{epoch + 1:04d}.npz"  # beside the trainer's epoch_NNNN.npz
         buf = io.BytesIO()
         np.savez_compressed(
             buf,
