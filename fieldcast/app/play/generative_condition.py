@@ -27,8 +27,6 @@ __all__ = [
     "stack_condition",
 ]
 
-#: transmitter blob width in cells at a 64-cell grid (scaled with the grid)
-TRANSMITTER_SIGMA = 1.5
 #: the shortest laser path segment kept while drawing, in cells
 MIN_PATH_STEP = 0.75
 
@@ -151,16 +149,13 @@ class DrawnCondition:
         self.transmitter = (float(np.clip(x, 0, self.size - 1e-3)), float(np.clip(y, 0, self.size - 1e-3)))
 
     def transmitter_map(self) -> np.ndarray:
-        """(nx, ny) Gaussian blob of peak 1 at the transmitter (zeros without one)."""
-        out = np.zeros(self.shape, np.float32)
+        """(nx, ny) Gaussian blob of peak 1 at the transmitter, as the data generator draws it (zeros
+        without one)."""
+        from fieldcast.engine.systems.thermal_imaging.city import transmitter_map
+
         if self.transmitter is None:
-            return out
-        sigma = TRANSMITTER_SIGMA * self.size / 64
-        x, y = self.transmitter
-        cx, cy = np.floor(x) + 0.5, np.floor(y) + 0.5  # centred on the cell, as the generator places it
-        ix, iy = np.ogrid[: self.size, : self.size]
-        out[:] = np.exp(-((ix + 0.5 - cx) ** 2 + (iy + 0.5 - cy) ** 2) / (2 * sigma**2))
-        return out
+            return np.zeros(self.shape, np.float32)
+        return transmitter_map(self.shape, self.transmitter)
 
     # Infrared ----------------------------------------------------------------------------------------
     def add_path_point(self, x: float, y: float, start: bool = False) -> bool:
