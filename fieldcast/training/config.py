@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import yaml
 
+from fieldcast.engine.limits import loads_yaml
+
 __all__ = [
     "DataConfig",
     "GenerativeConfig",
@@ -330,29 +332,10 @@ def safe_yaml(text: str, source: str) -> Any:
     Raises :class:`RecipeError` (``source: problem``) for a document nested deeper than
     :data:`MAX_YAML_DEPTH` or expanding to more than :data:`MAX_YAML_NODES` values through aliases.
     """
-    sizes: dict[str, int] = {}
-    stack: list[list] = [[None, 0]]  # [anchor, values so far] per open collection
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            stack.append([event.anchor, 1])
-            if len(stack) > MAX_YAML_DEPTH:
-                raise RecipeError(f"{source}: nested more than {MAX_YAML_DEPTH} levels deep")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            anchor, count = stack.pop()
-            if anchor is not None:
-                sizes[anchor] = count
-            stack[-1][1] += count
-        elif isinstance(event, yaml.ScalarEvent):
-            stack[-1][1] += 1
-            if event.anchor is not None:
-                sizes[event.anchor] = 1
-        elif isinstance(event, yaml.AliasEvent):
-            stack[-1][1] += sizes.get(event.anchor, 1)
-        if stack[-1][1] > MAX_YAML_NODES or stack[0][1] > MAX_YAML_NODES:
-            raise RecipeError(
-                f"{source}: expands to more than {MAX_YAML_NODES:,} values (aliases repeating aliases?)"
-            )
-    return yaml.safe_load(text)
+    try:
+        return loads_yaml(text, MAX_YAML_DEPTH, MAX_YAML_NODES)
+    except ValueError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
 
 
 def _read_file(path: Path) -> dict:

@@ -11,11 +11,14 @@ import pytest
 from fieldcast.engine.limits import (
     BUDGET_ENV,
     BudgetError,
+    JsonFileError,
     check_budget,
     frame_budget,
     loads_json,
+    loads_yaml,
     memory_budget,
     nesting_depth,
+    read_json_file,
 )
 
 
@@ -49,3 +52,45 @@ def test_deep_json_is_refused_before_parsing():
     with pytest.raises(ValueError, match="nested 50000 levels deep"):
         loads_json(text, "metadata x")
     assert loads_json(json.dumps({"a": [[1]]})) == {"a": [[1]]}
+
+
+def test_a_json_file_is_read_within_its_bounds(tmp_path):
+    good = tmp_path / "run.json"
+    good.write_text(json.dumps({"status": "done", "split": [1, [2, [3]]]}))
+    assert read_json_file(good) == {"status": "done", "split": [1, [2, [3]]]}
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(JsonFileError) as err:
+        read_json_file(deep, "the sidecar")
+    assert str(err.value) == f"{deep}: the sidecar is nested 100000 levels deep (at most 64 are read)"
+
+    big = tmp_path / "big.json"
+    big.write_text('{"pad": "' + "x" * 5000 + '"}')
+    with pytest.raises(JsonFileError, match=r"big\.json: run\.json is larger than the 4\.0 KiB read"):
+        read_json_file(big, "run.json", max_bytes=4096)
+    assert read_json_file(big, max_bytes=8192)["pad"] == "x" * 5000
+
+    for name, data, problem in [
+        ("torn.json", b'{"a": ', "not valid JSON (Expecting value at line 1 column 7)"),
+        ("latin.json", b'{"a": "\xe9"}', "not valid JSON (not UTF-8 text)"),
+    ]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(JsonFileError) as err:
+            read_json_file(tmp_path / name)
+        assert err.value.problem == f"the file is {problem}"
+
+
+def test_a_json_line_longer_than_allowed_is_refused():
+    with pytest.raises(ValueError, match=r"a record is 2\.0 KiB, more than the 1\.0 KiB read"):
+        loads_json('{"a": "' + "x" * 2040 + '"}', "a record", max_bytes=1024)
+
+
+def test_yaml_is_bounded_in_depth_and_in_alias_expansion():
+    assert loads_yaml("a: [1, {b: 2}]") == {"a": [1, {"b": 2}]}
+    with pytest.raises(ValueError, match="nested more than 64 levels deep"):
+        loads_yaml("[" * 100 + "]" * 100)
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    with pytest.raises(ValueError, match="expands to more than 100,000 values"):
+        loads_yaml("\n".join(bomb))
