@@ -1,0 +1,118 @@
+"""Benchmark: the shipped thermal-imaging models (infrared and radio) on held-out conditions.
+
+For each source, ``--conditions`` held-out (condition, truth) pairs are drawn by the system's own generator
+(``sample_condition(source, rng, size)`` from ``fieldcast.engine.systems.thermal_imaging``) from a seed no
+training data used, or read from the test split of ``--ir-data`` / ``--radio-data`` when given. The shipped
+diffusion model generates one map per condition (deterministic DDIM, its default steps, seed = condition
+index) and its regression baseline (the same network trained with plain MSE, no noise input) answers once.
+Both are scored on maps scaled to [0, 1] by the diffusion model's training range of the target
+(:mod:`fieldcast.engine.generative_metrics`): NMSE, SSIM, PSNR. The time of one diffusion sample at the
+model's grid is the median over the conditions, on ``--threads`` ONNX Runtime threads (default 1).
+
+Goals: a better SSIM than the regression baseline for both sources, radio NMSE <= 0.05, one sample <= 0.5 s.
+
+Run: ``python benchmarks/generative.py [--conditions 32] [--threads 1] [--ir-data F] [--radio-data F]``.
+Ends with ``RESULT ir_nmse=… ir_ssim=… ir_psnr_db=… ir_baseline_nmse=… ir_ms_per_sample=… ir_steps=…
+radio_nmse=… radio_ssim=… radio_psnr_db=… radio_baseline_nmse=… radio_ms_per_sample=… radio_steps=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fieldcast.engine.evaluate_generative import read_pairs, score
+from fieldcast.engine.generative import GenerativeSession
+from fieldcast.resources import resource_path
+
+HELD_OUT_SEED = 20261208  # never used to generate training data
+MODELS = {
+    "ir": ("thermal_ir_default.onnx", "ir_regression.onnx"),
+    "radio": ("radio_default.onnx", "radio_regression.onnx"),
+}
+
+
+def held_out(source: str, info, n: int, data: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Conditions (n, C, nx, ny) in the model's channel order and truths (n, nx, ny), and where from."""
+    if data is not None:
+        from fieldcast.engine.data import open_dataset
+        from fieldcast.engine.evaluate_generative import check_generative_fit
+
+        ds = open_dataset(data)
+        ci, ti = check_generative_fit(info, ds, data)
+        conds, truths = read_pairs(ds, "test", ci, ti, n)
+        return conds, truths, f"test split of {data.name}"
+    from fieldcast.engine.systems.thermal_imaging import sample_condition
+
+    seeds = np.random.SeedSequence([HELD_OUT_SEED, len(source)]).spawn(n)
+    conds, truths = [], []
+    for s in seeds:
+        cond, target = sample_condition(source, np.random.default_rng(s), info.grid[0])
+        conds.append(np.stack([cond[c] for c in info.condition_channels]).astype(np.float32))
+        truths.append(np.asarray(target, np.float64))
+    return np.stack(conds), np.stack(truths), f"generator, held-out seed {HELD_OUT_SEED}"
+
+
+def measure(source: str, folder: Path, n: int, threads: int, data: Path | None) -> dict[str, float]:
+    main, baseline = (GenerativeSession(folder / name, threads=threads) for name in MODELS[source])
+    conds, truths, origin = held_out(source, main.info, n, data)
+    preds, ms = [], []
+    main.sample(conds[0], seed=0)  # warm-up: the first call of a session pays for its allocations
+    for i, c in enumerate(conds):
+        t0 = time.perf_counter()
+        preds.append(main.sample(c, n=1, seed=i)[0])
+        ms.append((time.perf_counter() - t0) * 1e3)
+    base = np.stack([baseline.sample(c, n=1)[0] for c in conds])
+    rng = main.info.data_range
+    m, b = score(np.stack(preds), truths, rng), score(base, truths, rng)
+    print(
+        f"{source}: {len(conds)} conditions ({origin}); diffusion {main.info.default_steps} DDIM steps: "
+        f"NMSE {m['nmse']:.4f} SSIM {m['ssim']:.4f} PSNR {m['psnr_db']:.2f} dB, "
+        f"{np.median(ms):.0f} ms/sample; "
+        f"regression baseline: NMSE {b['nmse']:.4f} SSIM {b['ssim']:.4f} PSNR {b['psnr_db']:.2f} dB"
+    )
+    return {
+        "nmse": m["nmse"],
+        "ssim": m["ssim"],
+        "psnr_db": m["psnr_db"],
+        "baseline_nmse": b["nmse"],
+        "baseline_ssim": b["ssim"],
+        "ms_per_sample": float(np.median(ms)),
+        "steps": main.info.default_steps,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conditions", type=int, default=32, help="held-out conditions per source")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
+    parser.add_argument("--models", type=Path, default=None, help="folder of the models (default: shipped)")
+    parser.add_argument("--ir-data", type=Path, default=None, help="score on this file's test split")
+    parser.add_argument("--radio-data", type=Path, default=None, help="score on this file's test split")
+    args = parser.parse_args(argv)
+    folder = args.models or resource_path("models")
+    r = {
+        "ir": measure("ir", folder, args.conditions, args.threads, args.ir_data),
+        "radio": measure("radio", folder, args.conditions, args.threads, args.radio_data),
+    }
+    for source, v in r.items():
+        better = "met" if v["ssim"] > v["baseline_ssim"] else "missed"
+        speed = "met" if v["ms_per_sample"] <= 500 else "missed"
+        print(f"goal {source}: SSIM above the regression baseline {better}; one sample <= 0.5 s {speed}")
+    print(f"goal radio: NMSE <= 0.05 {'met' if r['radio']['nmse'] <= 0.05 else 'missed'}")
+    keys = ("nmse", "ssim", "psnr_db", "baseline_nmse", "ms_per_sample", "steps")
+    fields = []
+    for source in ("ir", "radio"):
+        for k in keys:
+            v = r[source][k]
+            fields.append(f"{source}_{k}={v}" if k == "steps" else f"{source}_{k}={v:.4g}")
+    print("RESULT " + " ".join(fields))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
