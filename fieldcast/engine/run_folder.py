@@ -25,6 +25,15 @@ from typing import Any
 import numpy as np
 import yaml
 
+from fieldcast.engine.limits import (
+    MAX_JSON_LINE_BYTES,
+    JsonFileError,
+    format_bytes,
+    loads_json,
+    loads_yaml,
+    read_json_file,
+)
+
 __all__ = [
     "MAX_METRICS_BYTES",
     "MAX_SAMPLE_BYTES",
@@ -101,19 +110,26 @@ def is_run_folder(path: Path) -> bool:
 
 
 def _read_small(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > _SMALL_FILE:
-        raise RunFolderError(f"{path}: {size} bytes, larger than a run file can be ({_SMALL_FILE} bytes)")
-    return path.read_bytes()
+    """The bytes of a small run file; at most ``_SMALL_FILE`` are read, whatever the file's size says."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_SMALL_FILE + 1)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > _SMALL_FILE:
+        raise RunFolderError(f"{path}: larger than a run file can be ({format_bytes(_SMALL_FILE)})")
+    return raw
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        value = json.loads(_read_small(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: not valid JSON ({exc})") from None
+        value = read_json_file(path, path.name, max_bytes=_SMALL_FILE)
+    except JsonFileError as exc:
+        raise RunFolderError(f"{path}: {exc.problem.removeprefix(path.name + ' is ')}") from None
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(value, dict):
         raise RunFolderError(f"{path}: expected a JSON object")
     return value
@@ -123,9 +139,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        value = yaml.safe_load(_read_small(path))
+        value = loads_yaml(_read_small(path).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path}: not valid YAML (not UTF-8 text)") from None
     except yaml.YAMLError as exc:
         raise RunFolderError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except ValueError as exc:
+        raise RunFolderError(f"{path}: {exc}") from None
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -157,11 +177,13 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = loads_json(line, f"line {i + 1}", max_bytes=MAX_JSON_LINE_BYTES)
         except (json.JSONDecodeError, UnicodeDecodeError):
             if i == len(lines) - 1:
                 break
             raise RunFolderError(f"{path}: line {i + 1} is not valid JSON") from None
+        except ValueError as exc:  # a record far larger or deeper than any the trainer writes
+            raise RunFolderError(f"{path}: {exc}") from None
         if isinstance(record, dict):
             records.append(record)
     return records

@@ -37,7 +37,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from fieldcast.engine.files import atomic_write
-from fieldcast.engine.limits import loads_json
+from fieldcast.engine.limits import JsonFileError, loads_json, read_json_file
 from fieldcast.training.models import build_model
 
 __all__ = [
@@ -143,7 +143,7 @@ def _weights_step(weights: Path) -> str | None:
 
 def _sidecar_step(sidecar: Path) -> str | None:
     try:
-        record = loads_json(sidecar.read_text(encoding="utf-8"))
+        record = read_json_file(sidecar, "the checkpoint sidecar")
     except (OSError, ValueError):
         return None
     return str(record.get("step")) if isinstance(record, dict) and "step" in record else None
@@ -201,12 +201,11 @@ def load_checkpoint(weights: str | os.PathLike) -> tuple[dict[str, torch.Tensor]
     weights = Path(weights)
     side = weights.with_suffix(".json")
     try:
-        sidecar = loads_json(side.read_text(encoding="utf-8"), "the checkpoint sidecar")
+        sidecar = read_json_file(side, "the checkpoint sidecar")
     except OSError as exc:
         raise CheckpointError(side, f"cannot read the checkpoint sidecar ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        problem = str(exc) if "nested" in str(exc) else "the checkpoint sidecar is not valid JSON"
-        raise CheckpointError(side, problem) from None
+    except JsonFileError as exc:  # not JSON, not UTF-8, nested too deep or far too large
+        raise CheckpointError(side, exc.problem) from None
     if not isinstance(sidecar, dict):
         raise CheckpointError(side, "the checkpoint sidecar is not a JSON object")
     try:

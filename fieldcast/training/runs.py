@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from fieldcast.engine.jobs import CancelToken
+from fieldcast.engine.limits import JsonFileError, read_json_file
 from fieldcast.training.checkpoint import (
     CheckpointError,
     atomic_write,
@@ -91,7 +92,10 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    status = read_json_file(path, "run.json")  # JsonFileError naming the file when damaged or hostile
+    if not isinstance(status, dict):
+        raise JsonFileError(path, "run.json is not a JSON object")
+    return status
 
 
 def write_status(run_dir: Path, status: str, **extra: Any) -> None:
@@ -118,7 +122,10 @@ def find_finished(runs_dir: Path, recipe: Recipe) -> Path | None:
     wanted = config_hash(recipe)
     found = []
     for folder in runs_dir.iterdir():
-        status = read_status(folder) if folder.is_dir() else None
+        try:
+            status = read_status(folder) if folder.is_dir() else None
+        except (OSError, ValueError):  # a damaged run folder is not the finished run looked for
+            continue
         if status and status.get("name") == recipe.name and status.get("config_hash") == wanted:
             if status.get("status") in _DONE and best_weights(folder) is not None:
                 found.append((status.get("updated", ""), folder))

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fieldcast.engine.limits import MAX_JSON_LINE_BYTES, format_bytes, loads_json
+from fieldcast.engine.run_folder import MAX_METRICS_BYTES
+
 __all__ = ["MetricsWriter", "Tracker", "read_metrics"]
 
 log = logging.getLogger(__name__)
@@ -73,15 +76,20 @@ class MetricsWriter:
 
 def read_metrics(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the records of a ``metrics.jsonl``, skipping a truncated last line (a run being written)."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
+    with open(path, "rb") as f:
+        data = f.read(MAX_METRICS_BYTES + 1)
+    if len(data) > MAX_METRICS_BYTES:
+        raise ValueError(f"{path}: larger than the {format_bytes(MAX_METRICS_BYTES)} of records read")
+    lines = data.splitlines()
     for i, line in enumerate(lines):
         try:
-            yield json.loads(line)
+            yield loads_json(line, f"line {i + 1}", max_bytes=MAX_JSON_LINE_BYTES)
         except json.JSONDecodeError:
             if i == len(lines) - 1:
                 return
             raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
+        except ValueError as exc:  # a record far larger or deeper than any the trainer writes
+            raise ValueError(f"{path}: {exc}") from None
 
 
 def _numbers(record: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:

@@ -8,7 +8,6 @@ still being written (no newline yet) is left for the next read.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import struct
@@ -20,21 +19,36 @@ from typing import Any
 import yaml
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
+from fieldcast.engine.limits import MAX_JSON_LINE_BYTES, loads_json, loads_yaml, read_json_file
+
 __all__ = ["RunInfo", "RunWatcher", "best_figures", "count_parameters", "model_text", "read_records"]
 
 log = logging.getLogger("fieldcast.app")
 
+#: bytes of ``metrics.jsonl`` read in one scan; a longer backlog is read over the following scans
+_METRICS_CHUNK = 16 << 20
+#: a safetensors JSON header larger than this is not one the trainer wrote
+_MAX_HEADER_BYTES = 16 << 20
+#: a resolved recipe is a page of settings
+_MAX_CONFIG_BYTES = 1 << 20
+
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """The complete JSON records of a ``metrics.jsonl``; a truncated or damaged line is skipped."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                return
+    with open(path, "rb") as f:
+        while True:
+            line = f.readline(MAX_JSON_LINE_BYTES + 1)  # a line never costs more than the bound
+            if not line.endswith(b"\n"):
+                if len(line) <= MAX_JSON_LINE_BYTES:
+                    return  # the end, or a last line still being written
+                log.warning("%s: skipped a line longer than %d bytes", path, MAX_JSON_LINE_BYTES)
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(MAX_JSON_LINE_BYTES + 1)
+                continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                log.warning("%s: skipped a line that is not JSON", path)
+                yield loads_json(line, "a record")
+            except ValueError as exc:  # not JSON, or nested far deeper than any record
+                log.warning("%s: skipped a line that is not a record (%s)", path, exc)
 
 
 def count_parameters(weights: Path) -> int | None:
@@ -42,10 +56,12 @@ def count_parameters(weights: Path) -> int | None:
     try:
         with open(weights, "rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(size))
-    except (OSError, ValueError, struct.error):
+            if size > _MAX_HEADER_BYTES:  # never trust the size the file declares
+                return None
+            header = loads_json(f.read(size), "the header")
+        return sum(math.prod(int(n) for n in t["shape"]) for k, t in header.items() if k != "__metadata__")
+    except (OSError, ValueError, struct.error, AttributeError, KeyError, TypeError):
         return None
-    return sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
 
 
 @dataclass
@@ -209,9 +225,11 @@ class RunWatcher(QObject):
             mtime = path.stat().st_mtime
             if mtime == follow.status_mtime:
                 return False
-            status = json.loads(path.read_text(encoding="utf-8"))
+            status = read_json_file(path, "run.json")
         except (OSError, ValueError):
-            return False  # being replaced right now; the next scan reads it
+            return False  # being replaced right now (the next scan reads it), or damaged
+        if not isinstance(status, dict):
+            return False
         follow.status_mtime = mtime
         info.status = str(status.get("status", ""))
         info.name = str(status.get("name") or info.path.name)
@@ -233,7 +251,7 @@ class RunWatcher(QObject):
         """The system a run's checkpoint carries (a recipe that says ``system: auto`` fits any)."""
         for tag in ("best", "last"):
             try:
-                sidecar = json.loads((run_dir / "checkpoints" / f"{tag}.json").read_text(encoding="utf-8"))
+                sidecar = read_json_file(run_dir / "checkpoints" / f"{tag}.json", "the sidecar")
             except (OSError, ValueError):
                 continue
             if isinstance(sidecar, dict) and sidecar.get("system"):
@@ -243,8 +261,12 @@ class RunWatcher(QObject):
     @staticmethod
     def _read_config(run_dir: Path) -> dict[str, Any]:
         try:
-            data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+            with open(run_dir / "config.yaml", "rb") as f:
+                raw = f.read(_MAX_CONFIG_BYTES + 1)
+            if len(raw) > _MAX_CONFIG_BYTES:
+                return {}
+            data = loads_yaml(raw.decode("utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8, too deep, an alias bomb
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -262,13 +284,18 @@ class RunWatcher(QObject):
             return False
         with open(path, "rb") as f:
             f.seek(follow.offset)
-            chunk = f.read(size - follow.offset)
+            chunk = f.read(min(size - follow.offset, _METRICS_CHUNK))
         end = chunk.rfind(b"\n") + 1  # a last line without its newline is still being written
+        if end == 0 and len(chunk) == _METRICS_CHUNK:
+            end = len(chunk)  # one line longer than a whole chunk is no record: skip it
         for line in chunk[:end].splitlines():
             try:
-                follow.info.add_record(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                log.warning("%s: skipped a line that is not JSON", path)
+                record = loads_json(line, "a record", max_bytes=MAX_JSON_LINE_BYTES)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+                follow.info.add_record(record)
+            except (TypeError, ValueError) as exc:  # not JSON, too large or deep, or a step that is no number
+                log.warning("%s: skipped a line that is not a record (%s)", path, exc)
         follow.offset += end
         return end > 0
 

@@ -7,12 +7,12 @@ built for the chosen dataset (:func:`fieldcast.training.defaults.default_recipe`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from fieldcast.engine.limits import loads_yaml, read_json_file
 from fieldcast.resources import resource_path
 
 __all__ = [
@@ -27,6 +27,9 @@ __all__ = [
 #: item data of the "Default for this dataset" entry of the recipe list
 DEFAULT_ENTRY = "default-for-dataset"
 
+#: a recipe is a page of settings (the trainer refuses larger ones, saying so)
+MAX_RECIPE_BYTES = 1 << 20
+
 #: how the panel names each task
 TASK_TITLES = {
     "field_rollout": "field rollout",
@@ -37,8 +40,12 @@ TASK_TITLES = {
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RECIPE_BYTES + 1)
+        if len(raw) > MAX_RECIPE_BYTES:
+            return {}  # not a recipe; loading it for training says why
+        data = loads_yaml(raw.decode("utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8, too deep, an alias bomb
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -89,7 +96,7 @@ def shipped_recipes() -> list[Path]:
 def run_task(run_dir: Path) -> str:
     """The task of run folder ``run_dir`` from its ``run.json`` (field rollout when it does not say)."""
     try:
-        status = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+        status = read_json_file(Path(run_dir) / "run.json", "run.json")
     except (OSError, ValueError):
         return "field_rollout"
     task = status.get("task") if isinstance(status, dict) else None
