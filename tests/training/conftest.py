@@ -70,6 +70,14 @@ def tiny_traj_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_generative_file(tmp_path_factory) -> Path:
+    """10 trajectories of 4 (condition, target) pairs on 16 x 16 (the generative task's smallest data)."""
+    from generative_data import write
+
+    return write(tmp_path_factory.mktemp("generative") / "generative.h5")
+
+
 TINY = {
     "system": "smoke",
     "data": {
@@ -113,12 +121,15 @@ def write_recipe(tmp_path, smoke_file):
 
 
 @pytest.fixture
-def task_recipe(tmp_path, smoke_file, tiny_melt_file, tiny_traj_file):
+def task_recipe(tmp_path, smoke_file, tiny_melt_file, tiny_traj_file, tiny_generative_file):
     """``task_recipe(task, changes=None) -> (recipe path, data path)``: a tiny recipe of each task.
 
     field_rollout trains the smoke UNet of TINY, recurrent_field a small melt ConvLSTM, sequence a small
-    trajectory LSTM; each recipe names no data file (pass ``--data``) and fits a few seconds on one core.
+    trajectory LSTM, generative a tiny diffusion UNet; each recipe names no data file (pass ``--data``) and
+    fits a few seconds on one core.
     """
+    from generative_data import recipe as generative_recipe
+
     ipf = [f"ipf_{a}_{c}" for a in "xyz" for c in "rgb"]
     recipes = {
         "field_rollout": (deep_update(TINY, {"task": "field_rollout"}), smoke_file),
@@ -149,6 +160,15 @@ def task_recipe(tmp_path, smoke_file, tiny_melt_file, tiny_traj_file):
                 "train": {"epochs": 1, "log_every": 1, "amp": False},
             },
             tiny_traj_file,
+        ),
+        "generative": (
+            {
+                k: v
+                for k, v in generative_recipe(tiny_generative_file, epochs=1, lr=1e-3).items()
+                if k != "data"
+            }
+            | {"data": {"batch_size": 4, "max_train_windows": 16, "max_valid_windows": 4}},
+            tiny_generative_file,
         ),
     }
 

@@ -1,8 +1,8 @@
 """One trainer, several tasks: the task registry and API, and every trainer feature for every task.
 
 A feature written once in the trainer (mixed precision, gradient accumulation, the non-finite stop,
-out-of-memory back-off, live learning rate, max_steps) must work for field rollout, recurrent field and
-sequence alike; and there is exactly one optimizer step in the package.
+out-of-memory back-off, live learning rate, max_steps) must work for field rollout, recurrent field,
+sequence and generative alike; and there is exactly one optimizer step in the package.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fieldcast.training.tasks import get_task, task_names
 from fieldcast.training.tracking import read_metrics
 from fieldcast.training.trainer import Trainer, TrainerControl
 
-TASKS = ["field_rollout", "recurrent_field", "sequence"]
+TASKS = ["field_rollout", "generative", "recurrent_field", "sequence"]
 PACKAGE = Path(fieldcast.__file__).parent
 
 
@@ -74,7 +74,11 @@ def test_the_task_api(task, make):
     assert {"normalisation", "history", "grid", "dt"} <= set(side)
     metrics = t.validate(trainer.module.eval(), trainer.device)
     assert t.monitor in metrics and "loss" in metrics
-    baseline = {"field_rollout": "persistence_loss", "recurrent_field": "persistence_front_mse"}
+    baseline = {
+        "field_rollout": "persistence_loss",
+        "recurrent_field": "persistence_front_mse",
+        "generative": "mean_nmse",
+    }
     assert baseline.get(task, "zero_rmse_um") in metrics  # every validation states its baseline
     batch = t.to_device(
         t.prepare(torch.utils.data.default_collate([t.train_set[0]]), [False]), trainer.device

@@ -377,6 +377,7 @@ class GenerativeTask(Task):
             "kind": "generative",
             "history": 0,
             "grid": list(self.dataset.grid),
+            "dt": self.dataset.dt,
             "normalisation": self.norm,
             "generative": self.gen,
         }
