@@ -125,6 +125,7 @@ class GenerativeView(QWidget):
         self.sample_views: list[MapView] = []
         self.samples_row = QHBoxLayout()
         self.samples_row.setContentsMargins(0, 0, 0, 0)
+        self.samples_row.setSpacing(12)
         self.samples_row.addStretch(1)
         self.samples_title = QLabel("Samples", objectName="generative_samples_title")
         self.samples_title.setStyleSheet("font-weight:600;")
@@ -195,6 +196,13 @@ class GenerativeView(QWidget):
     @property
     def source(self) -> str:
         return self.model_box.source
+
+    @property
+    def units(self) -> str:
+        """The target's units: the model's own where it names them (dB for radio; the infrared reading is a
+        fraction of the sensor's full well)."""
+        units = str(self.session.info.target_units) if self.session is not None else ""
+        return units if units and units != "1" else SOURCES[self.source].units
 
     @property
     def drawing(self) -> DrawnCondition:
@@ -362,7 +370,7 @@ class GenerativeView(QWidget):
             self.reference = None
         if self.reference is not None:
             clim = shared_range(self.reference)
-            self.reference_view.show_map(self.reference, layout.cmap, clim, layout.units)
+            self.reference_view.show_map(self.reference, layout.cmap, clim, self.units)
             self.reference_view.set_title(f"Reference ({self.fixed[2] if self.fixed else ''})")
         else:
             self.reference_view.clear("The reference generator's answer appears when you press Generate")
@@ -527,7 +535,7 @@ class GenerativeView(QWidget):
         self.reference = event.reference
         if event.reference is not None:
             self.reference_view.show_map(
-                event.reference, layout.cmap, shared_range(event.reference), layout.units
+                event.reference, layout.cmap, shared_range(event.reference), self.units
             )
         self._set_sample_count(self.sampling.samples.value())
 
@@ -541,14 +549,14 @@ class GenerativeView(QWidget):
         clim = shared_range(self.reference) if self.reference is not None else shared_range(step.x0)
         self.steps_seen += 1
         self.denoise_view.set_title(f"Denoising: step {step.step} of {step.total} (estimate of sample 1)")
-        self.denoise_view.show_map(step.x0[0], layout.cmap, clim, layout.units)
+        self.denoise_view.show_map(step.x0[0], layout.cmap, clim, self.units)
         self._set_sample_count(step.x0.shape[0])
         for view, x0 in zip(self.sample_views, step.x0, strict=False):
-            view.show_map(x0, layout.cmap, clim, layout.units)
+            view.show_map(x0, layout.cmap, clim, self.units)
             view.set_title(f"Sample {self.sample_views.index(view) + 1} (step {step.step})")
 
     def _draw_result(self, result: GenerationResult) -> None:
-        layout, units = SOURCES[self.source], SOURCES[self.source].units
+        layout, units = SOURCES[self.source], self.units
         samples, mean, spread = result.samples, result.mean, result.spread
         clim = shared_range(result.reference, mean)
         self.denoise_view.set_title(f"Denoised: {result.steps} steps (sample 1)")
@@ -570,7 +578,7 @@ class GenerativeView(QWidget):
         self.readouts.setText(self._readout_text(result))
 
     def _readout_text(self, result: GenerationResult) -> str:
-        m, units = result.metrics, SOURCES[self.source].units
+        m, units = result.metrics, self.units
         per_step = 1e3 * result.seconds / max(1, result.steps)
         parts = [
             f"{result.samples.shape[0]} samples, {result.steps} steps in {result.seconds:.2f} s "

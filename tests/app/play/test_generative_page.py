@@ -113,7 +113,7 @@ def test_paint_place_generate_cancel_and_compare(page, qtbot, tiny):
     assert [v.isVisible() for v in page.sample_views[:3]] == [True] * 3
     text = page.readouts.text()
     assert "NMSE" in text and "SSIM" in text and f"{result.metrics['nmse']:.4f}" in text
-    assert page.reference_view.bar.high.text().endswith("dB")
+    assert page.reference_view.bar.high.text().endswith(" " + page.session.info.target_units)
 
 
 def test_dataset_condition_and_bad_files(page, qtbot, tiny, tmp_path):
@@ -176,3 +176,61 @@ def test_without_a_model_the_page_says_so(qtbot):
     else:
         assert view.session is not None and view.sampling.generate_button.isEnabled()
     view.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_ir(tmp_path_factory):
+    return train_tiny(tmp_path_factory.mktemp("generative-play-ir"), "ir")
+
+
+def test_draw_a_laser_path_and_generate_its_infrared_frame(qtbot, tiny_ir):
+    from fieldcast.app.play.generative_view import GenerativeView
+    from fieldcast.engine.systems.thermal_imaging import reference_ir_from_path
+
+    view = GenerativeView(model=tiny_ir.model)
+    view.resize(1300, 950)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    try:
+        assert view.source == "ir" and view.draw_box.power.isVisible()
+        assert not view.draw_box.tool_buttons["paint"].isVisible()
+        drag(view.condition_view, [(2.5, 3.5), (7.5, 3.5), (12.5, 4.5), (12.5, 11.5)])
+        path = view.drawing.path
+        assert len(path) >= 3  # a cell is 15 pixels: the mouse lands within a fifteenth of a cell
+        np.testing.assert_allclose([path[0], path[-1]], [(2.5, 3.5), (12.5, 11.5)], atol=0.1)
+        r, g, b = pixel(view.condition_view, 7.5, 3.5)
+        assert b > 150 and r < 150  # the drawn path shows in cyan
+        view.draw_box.power.setValue(200.0)
+        view.draw_box.speed.setValue(600.0)
+        view.sampling.steps.setValue(3)
+        view.sampling.samples.setValue(2)
+        with qtbot.waitSignal(
+            view.sig_status, check_params_cb=lambda t: t == "Generation finished", timeout=60_000
+        ):
+            QTest.mouseClick(view.sampling.generate_button, LEFT)
+        _, target = reference_ir_from_path(path, 200.0, 600.0, 16, view.sampling.seed.value())
+        np.testing.assert_allclose(view.result.reference, target, rtol=1e-6)
+        assert view.result.samples.shape == (2, 16, 16)
+        assert "reference melt solver" in view.reference_view.title.text()
+    finally:
+        view.shutdown()
+
+
+def test_a_random_city_goes_into_the_drawing(page, qtbot):
+    from fieldcast.engine.systems.thermal_imaging import sample_condition
+
+    page.sampling.seed.setValue(3)
+    QTest.mouseClick(page.condition_box.random_button, LEFT)
+    condition, _ = sample_condition("radio", np.random.default_rng(3), 16)
+    np.testing.assert_array_equal(page.drawing.buildings, condition["buildings"] > 0.5)
+    np.testing.assert_allclose(
+        page.drawing.radio_condition()["transmitter"], condition["transmitter"], atol=1e-6
+    )
+    # It stays editable: one more building.
+    QTest.mouseClick(page.draw_box.tool_buttons["paint"], LEFT)
+    before = page.drawing.buildings.sum()
+    free = np.argwhere(page.drawing.buildings + page.drawing.radio_condition()["transmitter"] < 0.01)[0]
+    page.draw_box.brush.setValue(0.5)
+    click(page.condition_view, free[0] + 0.5, free[1] + 0.5)
+    assert page.drawing.buildings.sum() == before + 1
