@@ -1,13 +1,14 @@
 """Benchmark: the shipped thermal-imaging models (infrared and radio) on held-out conditions.
 
-For each source, ``--conditions`` held-out (condition, truth) pairs are drawn by the system's own generator
-(``sample_condition(source, rng, size)`` from ``fieldcast.engine.systems.thermal_imaging``) from a seed no
-training data used, or read from the test split of ``--ir-data`` / ``--radio-data`` when given. The shipped
-diffusion model generates one map per condition (deterministic DDIM, its default steps, seed = condition
-index) and its regression baseline (the same network trained with plain MSE, no noise input) answers once.
-Both are scored on maps scaled to [0, 1] by the diffusion model's training range of the target
-(:mod:`fieldcast.engine.generative_metrics`): NMSE, SSIM, PSNR. The time of one diffusion sample at the
-model's grid is the median over the conditions, on ``--threads`` ONNX Runtime threads (default 1).
+For each source, ``--conditions`` held-out (condition, truth) pairs are drawn by the system's own
+generator (``simulate_trajectory`` of ``fieldcast.engine.systems.thermal_imaging``, trajectories shaped
+like the training data's) from a seed no training data used, or read from the test split of
+``--ir-data`` / ``--radio-data`` when given. The shipped diffusion model generates one map per condition
+(deterministic DDIM, its default steps, seed = condition index) and its regression baseline (the same
+network trained with plain MSE, no noise input) answers once. Both are scored on maps scaled to [0, 1] by
+the diffusion model's training range of the target (:mod:`fieldcast.engine.generative_metrics`): NMSE,
+SSIM, PSNR. The time of one diffusion sample at the model's grid is the median over the conditions, on
+``--threads`` ONNX Runtime threads (default 1).
 
 Goals: a better SSIM than the regression baseline for both sources, radio NMSE <= 0.05, one sample <= 0.5 s.
 
@@ -30,6 +31,7 @@ from fieldcast.engine.generative import GenerativeSession
 from fieldcast.resources import resource_path
 
 HELD_OUT_SEED = 20261208  # never used to generate training data
+FRAMES = {"ir": 12, "radio": 8}  # pairs per trajectory, as in the shipped models' training data
 MODELS = {
     "ir": ("thermal_ir_default.onnx", "ir_regression.onnx"),
     "radio": ("radio_default.onnx", "radio_regression.onnx"),
@@ -46,14 +48,19 @@ def held_out(source: str, info, n: int, data: Path | None) -> tuple[np.ndarray, 
         ci, ti = check_generative_fit(info, ds, data)
         conds, truths = read_pairs(ds, "test", ci, ti, n)
         return conds, truths, f"test split of {data.name}"
-    from fieldcast.engine.systems.thermal_imaging import sample_condition
+    from fieldcast.engine.systems.thermal_imaging import simulate_trajectory
 
-    seeds = np.random.SeedSequence([HELD_OUT_SEED, len(source)]).spawn(n)
-    conds, truths = [], []
-    for s in seeds:
-        cond, target = sample_condition(source, np.random.default_rng(s), info.grid[0])
-        conds.append(np.stack([cond[c] for c in info.condition_channels]).astype(np.float32))
-        truths.append(np.asarray(target, np.float64))
+    # trajectories shaped like the training data's (radio: one city, several transmitters; ir: the frames of
+    # one melt run), from seeds no training data used
+    frames = FRAMES[source]
+    conds, truths, k = [], [], 0
+    while len(conds) < n:
+        traj = simulate_trajectory([HELD_OUT_SEED, k], frames, info.grid[0], source=source)
+        for f in range(frames):
+            conds.append(np.stack([traj[c][f] for c in info.condition_channels]).astype(np.float32))
+            truths.append(np.asarray(traj[info.target][f], np.float64))
+        k += 1
+    conds, truths = conds[:n], truths[:n]
     return np.stack(conds), np.stack(truths), f"generator, held-out seed {HELD_OUT_SEED}"
 
 
