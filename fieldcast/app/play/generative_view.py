@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from fieldcast.app.play.generative_condition import (
     SOURCES,
@@ -34,7 +34,8 @@ from fieldcast.app.play.generative_job import (
     GenerationResult,
     generation_job,
 )
-from fieldcast.app.play.generative_maps import MapView, condition_picture, shared_range
+from fieldcast.app.play.generative_maps import condition_picture
+from fieldcast.app.play.generative_results import GenerationPictures
 from fieldcast.app.play.job_progress import JobProgressBox
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.workers import JobWorker
@@ -46,8 +47,6 @@ __all__ = ["GenerativeView", "default_generative_model"]
 log = logging.getLogger("fieldcast.app.play")
 
 _DISPLAY_MS = 33
-_BIG = 240
-_SMALL = 112
 MODEL_FILTER = "Generative models (*.onnx)"
 DATASET_FILTER = "Datasets (*.h5 *.hdf5)"
 
@@ -86,7 +85,7 @@ class GenerativeView(QWidget):
         self.result: GenerationResult | None = None
         self.worker: JobWorker | None = None
         self.last_status = ""
-        self.steps_seen = 0  # denoising steps drawn by the last generation
+        self.worker_label = ""  # where the running generation's reference comes from
         self._step: DenoiseStep | None = None
         self._dirty = False
         self._stroke: tuple[float, float] | None = None
@@ -115,38 +114,20 @@ class GenerativeView(QWidget):
         column.addWidget(self.progress)
         column.addStretch(1)
 
-        self.condition_view = MapView("Condition", "generative_condition", _BIG, colour_bar=False)
-        self.condition_view.setCursor(Qt.CursorShape.CrossCursor)
-        self.denoise_view = MapView("Denoising", "generative_denoise", _BIG)
-        self.reference_view = MapView("Reference", "generative_reference", _BIG)
-        self.mean_view = MapView("Mean of the samples", "generative_mean", _BIG)
-        self.spread_view = MapView("Spread (std of the samples)", "generative_spread", _BIG)
-        self.error_view = MapView("Mean − reference", "generative_error", _BIG)
-        self.sample_views: list[MapView] = []
-        self.samples_row = QHBoxLayout()
-        self.samples_row.setContentsMargins(0, 0, 0, 0)
-        self.samples_row.setSpacing(12)
-        self.samples_row.addStretch(1)
-        self.samples_title = QLabel("Samples", objectName="generative_samples_title")
-        self.samples_title.setStyleSheet("font-weight:600;")
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(14)
-        for i, view in enumerate((self.condition_view, self.denoise_view, self.reference_view)):
-            grid.addWidget(view, 0, i)
-        samples = QVBoxLayout()
-        samples.addWidget(self.samples_title)
-        samples.addLayout(self.samples_row)
-        grid.addLayout(samples, 1, 0, 1, 3)
-        for i, view in enumerate((self.mean_view, self.spread_view, self.error_view)):
-            grid.addWidget(view, 2, i)
+        self.pictures = GenerationPictures()
+        p = self.pictures
+        # The pictures by name, for the handlers below (and for tests and screenshots).
+        self.condition_view, self.denoise_view, self.reference_view = (
+            p.condition_view,
+            p.denoise_view,
+            p.reference_view,
+        )
+        self.mean_view, self.spread_view, self.error_view = p.mean_view, p.spread_view, p.error_view
+        self.sample_views, self.readouts = p.sample_views, p.readouts
         self.message = message_label("generative_message")
-        self.readouts = QLabel(objectName="generative_readouts", wordWrap=True)
-        self.readouts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         view = QVBoxLayout()
         view.addWidget(self.message)
-        view.addLayout(grid)
-        view.addWidget(self.readouts)
-        view.addStretch(1)
+        view.addWidget(self.pictures, 1)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(sidebar_scroll(side))
@@ -196,6 +177,11 @@ class GenerativeView(QWidget):
     @property
     def source(self) -> str:
         return self.model_box.source
+
+    @property
+    def steps_seen(self) -> int:
+        """Denoising steps drawn by the running (or last) generation."""
+        return self.pictures.steps_seen
 
     @property
     def units(self) -> str:
@@ -290,9 +276,10 @@ class GenerativeView(QWidget):
         if request is None:
             return False
         session = self.session
+        self.worker_label = request.reference_label
         self.result = None
         self._step = None
-        self.steps_seen = 0
+        self.pictures.steps_seen = 0
         self.worker = JobWorker(lambda token: generation_job(token, session, request), name="generate")
         self.worker.sig_event.connect(self._on_job_event)
         self.worker.sig_error.connect(self._on_job_error)
@@ -352,7 +339,7 @@ class GenerativeView(QWidget):
         """Draw the condition in use and forget results that belonged to another one."""
         layout = SOURCES[self.source]
         self.result = None
-        self._clear_results()
+        self.pictures.clear_results()
         if self.condition_box.mode == "dataset" or (self.fixed is not None and self.source == "ir"):
             condition, reference, label = self.fixed if self.fixed else ({}, None, "")
             if condition:
@@ -368,37 +355,14 @@ class GenerativeView(QWidget):
             self.condition_view.show_rgb(condition_picture(self.source, condition, drawing.path))
             self.condition_view.set_title("Condition (drawn; edit with the mouse)")
             self.reference = None
-        if self.reference is not None:
-            clim = shared_range(self.reference)
-            self.reference_view.show_map(self.reference, layout.cmap, clim, self.units)
-            self.reference_view.set_title(f"Reference ({self.fixed[2] if self.fixed else ''})")
-        else:
-            self.reference_view.clear("The reference generator's answer appears when you press Generate")
-            self.reference_view.set_title("Reference")
+        self.pictures.show_reference(
+            self.reference, layout.cmap, self.units, self.fixed[2] if self.fixed else ""
+        )
         self._update_generate()
 
     def _ir_preview(self) -> dict[str, np.ndarray]:
         """The plate before the solver has run the drawn path: uniform material, the path drawn over it."""
         return {"material": np.zeros(self.drawing.shape, np.float32)}
-
-    def _clear_results(self) -> None:
-        for view in (self.denoise_view, self.mean_view, self.spread_view, self.error_view):
-            view.clear()
-        self.denoise_view.set_title("Denoising")
-        self._set_sample_count(0)
-        self.readouts.setText("")
-
-    def _set_sample_count(self, n: int) -> None:
-        while len(self.sample_views) < n:
-            k = len(self.sample_views)
-            view = MapView(f"Sample {k + 1}", f"generative_sample_{k}", _SMALL, colour_bar=False)
-            self.sample_views.append(view)
-            self.samples_row.insertWidget(k, view)
-        for i, view in enumerate(self.sample_views):
-            view.setVisible(i < n)
-        self.samples_title.setText(
-            "Samples (colours as the mean's)" if n else "Samples: press Generate to draw them"
-        )
 
     def _update_generate(self) -> None:
         self.sampling.generate_button.setEnabled(self.session is not None and not self.busy)
@@ -526,7 +490,7 @@ class GenerativeView(QWidget):
             self._dirty = True
         elif isinstance(event, GenerationResult):
             self.result = event
-            self._draw_result(event)
+            self.pictures.show_result(event, SOURCES[self.source].cmap, self.units)
 
     def _on_condition_ready(self, event: ConditionReady) -> None:
         layout = SOURCES[self.source]
@@ -534,66 +498,13 @@ class GenerativeView(QWidget):
         self.condition_view.show_rgb(condition_picture(self.source, event.condition, path))
         self.reference = event.reference
         if event.reference is not None:
-            self.reference_view.show_map(
-                event.reference, layout.cmap, shared_range(event.reference), self.units
-            )
-        self._set_sample_count(self.sampling.samples.value())
+            self.pictures.show_reference(event.reference, layout.cmap, self.units, self.worker_label)
+        self.pictures.set_sample_count(self.sampling.samples.value())
 
     def _on_timer_timeout(self) -> None:
         if self._dirty and self._step is not None and self.result is None:
             self._dirty = False
-            self._draw_step(self._step)
-
-    def _draw_step(self, step: DenoiseStep) -> None:
-        layout = SOURCES[self.source]
-        clim = shared_range(self.reference) if self.reference is not None else shared_range(step.x0)
-        self.steps_seen += 1
-        self.denoise_view.set_title(f"Denoising: step {step.step} of {step.total} (estimate of sample 1)")
-        self.denoise_view.show_map(step.x0[0], layout.cmap, clim, self.units)
-        self._set_sample_count(step.x0.shape[0])
-        for view, x0 in zip(self.sample_views, step.x0, strict=False):
-            view.show_map(x0, layout.cmap, clim, self.units)
-            view.set_title(f"Sample {self.sample_views.index(view) + 1} (step {step.step})")
-
-    def _draw_result(self, result: GenerationResult) -> None:
-        layout, units = SOURCES[self.source], self.units
-        samples, mean, spread = result.samples, result.mean, result.spread
-        clim = shared_range(result.reference, mean)
-        self.denoise_view.set_title(f"Denoised: {result.steps} steps (sample 1)")
-        self.denoise_view.show_map(samples[0], layout.cmap, clim, units)
-        self._set_sample_count(samples.shape[0])
-        for i, (view, sample) in enumerate(zip(self.sample_views, samples, strict=False)):
-            view.set_title(f"Sample {i + 1}")
-            view.show_map(sample, layout.cmap, clim, units)
-        self.mean_view.set_title(f"Mean of {samples.shape[0]} samples")
-        self.mean_view.show_map(mean, layout.cmap, clim, units)
-        top = float(np.percentile(spread, 99.5)) if spread.max() > 0 else 1.0
-        self.spread_view.show_map(spread, "magma", (0.0, max(top, 1e-6)), units)
-        if result.reference is not None:
-            self.reference_view.show_map(result.reference, layout.cmap, clim, units)
-            self.reference_view.set_title(f"Reference ({result.reference_label})")
-            error = mean - result.reference
-            peak = max(float(np.percentile(np.abs(error), 99.5)), 1e-6)
-            self.error_view.show_map(error, "coolwarm", (-peak, peak), units)
-        self.readouts.setText(self._readout_text(result))
-
-    def _readout_text(self, result: GenerationResult) -> str:
-        m, units = result.metrics, self.units
-        per_step = 1e3 * result.seconds / max(1, result.steps)
-        parts = [
-            f"{result.samples.shape[0]} samples, {result.steps} steps in {result.seconds:.2f} s "
-            f"({per_step:.1f} ms per step)"
-        ]
-        if "nmse" in m:
-            parts.append(
-                f"mean vs reference: <b>NMSE {m['nmse']:.4f}</b>, <b>SSIM {m['ssim']:.3f}</b>, "
-                f"RMSE {m['rmse']:.3g} {units}"
-            )
-        parts.append(f"mean spread {m.get('spread', 0.0):.3g} {units}")
-        corr = m.get("spread_error_corr")
-        if corr is not None and np.isfinite(corr):
-            parts.append(f"spread–error correlation {corr:.2f}")
-        return " · ".join(parts)
+            self.pictures.show_step(self._step, self.reference, SOURCES[self.source].cmap, self.units)
 
     def _on_job_error(self, message: str, _details: str) -> None:
         self.show_message(f"Generation failed: {message}")
@@ -604,7 +515,7 @@ class GenerativeView(QWidget):
         self._set_busy(False)
         self.draw_box.setEnabled(self.condition_box.mode == "draw")
         if status == "cancelled":
-            self._clear_results()
+            self.pictures.clear_results()
             self.last_status = "Generation cancelled"
         elif status == "done":
             self.last_status = "Generation finished"
