@@ -112,14 +112,15 @@ def maccormack(field: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: floa
     """``field`` (B, nx, ny) advected by limited MacCormack: a forward and a backward semi-Lagrangian step
     correct the first one's error, and the result is clamped to the range of the 3×3 neighbourhood of the
     departure point, so it never leaves the values advection could bring there (no new extrema)."""
-    forward = semi_lagrangian(field, vx, vy, dt)
+    planes = field.unsqueeze(1)
+    high = F.max_pool2d(planes, 3, stride=1, padding=1)
+    low = -F.max_pool2d(-planes, 3, stride=1, padding=1)
+    # The forward step and the bounds share one departure point: one sampling of three planes.
+    ahead = semi_lagrangian(torch.cat([planes, low, high], dim=1), vx, vy, dt)
+    forward = ahead[:, 0]
     back = semi_lagrangian(forward, vx, vy, -dt)
     corrected = forward + 0.5 * (field - back)
-    planes = field.unsqueeze(1)
-    high = F.max_pool2d(planes, 3, stride=1, padding=1).squeeze(1)
-    low = -F.max_pool2d(-planes, 3, stride=1, padding=1).squeeze(1)
-    both = semi_lagrangian(torch.stack([low, high], dim=1), vx, vy, dt)
-    return torch.minimum(torch.maximum(corrected, both[:, 0]), both[:, 1])
+    return torch.minimum(torch.maximum(corrected, ahead[:, 1]), ahead[:, 2])
 
 
 def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
