@@ -119,7 +119,8 @@ def sensor_reading(signal: np.ndarray, camera: Camera, rng: np.random.Generator 
     full = float(blackbody_exitance(camera.full_well_temperature, camera))
     electrons = np.clip(np.asarray(signal, float) / full, 0.0, None) * camera.well_capacity
     if rng is not None:
-        # Poisson counts beyond a few thousand are the Gaussian limit; both draw from the one stream.
+        # Photon shot noise. Far above the well the count is clipped anyway; capping the mean keeps the
+        # Poisson draw in range for any temperature.
         electrons = rng.poisson(np.minimum(electrons, 4.0 * camera.well_capacity)).astype(float)
     electrons = np.minimum(electrons, camera.well_capacity)
     if rng is not None:

@@ -38,9 +38,11 @@ from fieldcast.engine.systems.thermal_imaging.plate import (
     path_strokes,
 )
 
-__all__ = ["IR_FIELDS", "IRSettings", "IRRun", "sample_ir_run", "simulate_ir", "ir_from_path"]
+__all__ = ["IR_FIELDS", "MEMORY", "IRRun", "IRSettings", "ir_from_path", "sample_ir_run", "simulate_ir"]
 
 IR_FIELDS = ("laser", "laser_recent", "scan_path", "material", "ir")
+#: cooling time constants of scan history over which a drawn path's frame is solved
+MEMORY = 8.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class IRRun:
     oxide: np.ndarray
     start: float
     settings: IRSettings
+    solve_from: float = 0.0  # before this time the beam only marks the scan path (see ir_from_path)
 
 
 def _oxide_map(rng: np.random.Generator, n: int, patches: tuple[int, int]) -> np.ndarray:
@@ -203,7 +206,8 @@ def simulate_ir(run: IRRun, frames: int, rng: np.random.Generator) -> dict[str, 
             xa, ya, _ = beam_at(run.strokes, t)
             xb, yb, _ = beam_at(run.strokes, t + h)
             xm, ym, power = beam_at(run.strokes, t + 0.5 * h)
-            solver.scan(h, xa, ya, xb, yb, power, laser)
+            if t + h > run.solve_from:
+                solver.scan(h, xa, ya, xb, yb, power, laser)
             if power > 0:
                 _mark_segment(path, centres, (xa, ya), (xb, yb), s.radius)
             samples.append((t + 0.5 * h, xm, ym, power))
@@ -231,7 +235,12 @@ def ir_from_path(
     points: np.ndarray, power: float, speed: float, size: int, rng: np.random.Generator, settings: IRSettings
 ) -> dict[str, np.ndarray]:
     """One frame at the end of a scan along ``points`` (``(N, 2)`` in sensor pixels) at ``power`` W and
-    ``speed`` m/s, on a bare plate; ``(1, size, size)`` arrays of :data:`IR_FIELDS`."""
+    ``speed`` m/s, on a bare plate; ``(1, size, size)`` arrays of :data:`IR_FIELDS`.
+
+    Heat laid down more than :data:`MEMORY` cooling time constants (``rho cp / beta`` of the plate's sink)
+    before the end has decayed below ``exp(-MEMORY)`` of its size, so the solver starts there on an ambient
+    plate and a long drawn path costs no more than a short one; the earlier path still marks ``scan_path``.
+    """
     pitch = settings.dx * settings.factor
     pts = np.asarray(points, float) * pitch
     strokes = path_strokes(pts, speed, power)
@@ -239,5 +248,9 @@ def ir_from_path(
         raise ValueError("the laser path needs at least two distinct points")
     duration = sum(st.duration for st in strokes)
     n = size * settings.factor
-    run = IRRun(size, strokes, np.zeros((n, n)), duration * (1.0 - 1e-9), settings)
+    m = Material()
+    beta = settings.lateral * m.conductivity / settings.layer**2
+    tau = m.density * m.specific_heat / beta if beta > 0 else float("inf")
+    end = duration * (1.0 - 1e-9)
+    run = IRRun(size, strokes, np.zeros((n, n)), end, settings, solve_from=max(0.0, end - MEMORY * tau))
     return simulate_ir(run, 1, rng)

@@ -118,14 +118,25 @@ def hatch_strokes(
         h = rng.uniform(*spacing)
         offset = -half_diag + rng.uniform(0.0, h)
         forward = bool(rng.integers(2))
+        made = 0
         while offset < half_diag and total < duration:
             p = centre + offset * normal
             span = _clip_line(p, d, box)
             offset += h
             if span is None or span[1] - span[0] < 2 * h:
                 continue
+            made += 1
             a, b = (p + span[0] * d, p + span[1] * d) if forward else (p + span[1] * d, p + span[0] * d)
             forward = not forward
+            s = Stroke(*map(float, (*a, *b)), rng.uniform(*speed), rng.uniform(*power), rng.uniform(*pause))
+            out.append(s)
+            total += s.duration + s.pause
+        if not made:
+            # A box narrower than two hatch spacings: one line through its centre.
+            span = _clip_line(centre, d, box)
+            if span is None:
+                raise ValueError(f"the scan box {box} has no area")
+            a, b = centre + span[0] * d, centre + span[1] * d
             s = Stroke(*map(float, (*a, *b)), rng.uniform(*speed), rng.uniform(*power), rng.uniform(*pause))
             out.append(s)
             total += s.duration + s.pause

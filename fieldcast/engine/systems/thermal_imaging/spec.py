@@ -327,8 +327,9 @@ def reference_ir_from_path(
     """Condition maps and camera frame at the end of a laser scan along a drawn path.
 
     ``path_points``: ``(N, 2)`` polyline in sensor pixels (x, y) of a ``size`` × ``size`` frame; ``power``
-    in W, ``speed`` in mm/s; ``seed`` draws the sensor noise; ``options`` are ir settings. The plate is bare
-    metal. The solver runs along the whole path (about a second per millimetre at 500 mm/s on one core).
+    in W, ``speed`` in mm/s; ``seed`` draws the sensor noise; ``options`` are ir settings. The plate is
+    bare metal. The solver covers at most the path's last 8 cooling time constants (8 ms for the default
+    plate, a few seconds on one core); earlier parts of the path only mark the scan path.
     Returns ``(condition, target)``: the four conditioning maps and the ``ir`` frame, ``(size, size)``.
     """
     settings = IRSettings.from_options(**options)

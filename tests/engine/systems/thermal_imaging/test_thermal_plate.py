@@ -9,8 +9,21 @@ import pytest
 from scipy.special import k0
 
 from fieldcast.engine.systems.melt.thermal import Laser, Material
-from fieldcast.engine.systems.thermal_imaging.ir import IR_FIELDS, IRSettings, sample_ir_run, simulate_ir
-from fieldcast.engine.systems.thermal_imaging.plate import PlateSolver, Stroke, beam_at, hatch_strokes
+from fieldcast.engine.systems.thermal_imaging.ir import (
+    IR_FIELDS,
+    MEMORY,
+    IRRun,
+    IRSettings,
+    sample_ir_run,
+    simulate_ir,
+)
+from fieldcast.engine.systems.thermal_imaging.plate import (
+    PlateSolver,
+    Stroke,
+    beam_at,
+    hatch_strokes,
+    path_strokes,
+)
 from fieldcast.engine.systems.thermal_imaging.spec import reference_ir_from_path
 
 
@@ -117,3 +130,23 @@ def test_a_drawn_path_gives_its_condition_and_frame():
         reference_ir_from_path([(1.0, 1.0)], 200.0, 800.0, 16)
     with pytest.raises(ValueError, match="positive"):
         reference_ir_from_path(path, 0.0, 800.0, 16)
+
+
+def test_a_long_drawn_path_is_solved_over_its_recent_history_only():
+    # A zigzag lasting about twice the solved window: the frame matches a solve over the whole path.
+    pts = [(2.5 + 11 * (k % 2), 2.0 + 0.55 * k) for k in range(24)]
+    # A quiet sensor (shot noise 1e-6 of the signal, no read noise, 16 bits) shows the thermal difference.
+    quiet = {"well_capacity": 1e12, "read_noise": 0.0, "bits": 16}
+    condition, frame = reference_ir_from_path(pts, 150.0, 600.0, 16, seed=3, **quiet)
+    settings = IRSettings(**quiet)
+    pitch = settings.dx * settings.factor
+    strokes = path_strokes(np.asarray(pts) * pitch, 0.6, 150.0)
+    end = sum(s.duration for s in strokes) * (1.0 - 1e-9)
+    tau = Material().density * Material().specific_heat / (2.0 * 20.0 / 100e-6**2)
+    assert end > 1.5 * MEMORY * tau
+    full = simulate_ir(IRRun(16, strokes, np.zeros((32, 32)), end, settings), 1, np.random.default_rng(3))
+    # Heat older than the window has decayed by exp(-8): under a kelvin, 0.3 % of the reading at most.
+    np.testing.assert_allclose(frame, full["ir"][0], rtol=3e-3, atol=3 / 65535)
+    assert not np.array_equal(frame, full["ir"][0])  # the window did leave the old heat out
+    for name, value in condition.items():
+        np.testing.assert_allclose(full[name][0], value, rtol=0, atol=1e-6)
