@@ -33,7 +33,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("generative")
     data = write_tiny(root / "tiny.h5")
     out = {"data": data}
-    for objective, epochs in (("regression", 6), ("diffusion", 3)):
+    for objective, epochs in (("regression", 3), ("diffusion", 2)):
         run = root / objective
         list(Trainer(recipe_from_dict(tiny_recipe(data, objective, epochs)), open_dataset(data), run).run())
         drain(export_run(run))
