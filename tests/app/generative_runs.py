@@ -1,24 +1,15 @@
 """Tiny generative models trained by the real pipeline for the GUI tests: data from the thermal-imaging
 generator, the generative task on the one trainer, ``export_run`` to a self-describing ONNX file.
 
-A 16 × 16 radio model trains for two epochs in a few seconds on one core: it has learnt little, but it is a
-real diffusion model with its real schedule, normalisation and records, which is what the pages show.
+The shipped ``generative_tiny`` recipe trains a 16 × 16 model for two epochs in a few seconds on one core:
+it has learnt little, but it is a real diffusion model with its real schedule, normalisation and records,
+which is what the pages show.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-#: a denoiser small enough to train in seconds on one core
-TINY_MODEL = {
-    "widths": [8, 16, 32],
-    "time_dim": 16,
-    "swin_dim": 8,
-    "swin_depths": [2, 2],
-    "swin_heads": [1, 2],
-    "window": 4,
-}
 
 
 @dataclass(frozen=True)
@@ -39,16 +30,21 @@ def write_dataset(path: Path, source: str = "radio", trajectories: int = 6, fram
     return path
 
 
-def tiny_recipe(data: Path, epochs: int = 2) -> dict:
-    return {
-        "name": "generative_gui",
-        "task": "generative",
-        "data": {"path": str(data), "batch_size": 8},
-        "model": {"name": "diffusion_unet", "args": dict(TINY_MODEL)},
-        "generative": {"objective": "diffusion", "sample_steps": 4, "valid_conditions": 4, "timesteps": 100},
-        "optim": {"lr": 2e-3},
-        "train": {"epochs": epochs, "device": "cpu", "amp": False, "log_every": 1},
-    }
+def tiny_recipe_path() -> Path:
+    """The shipped seconds-long generative recipe (16 × 16, 100 timesteps, 5 DDIM steps)."""
+    from fieldcast.resources import resource_path
+
+    return resource_path("recipes", "thermal_imaging", "generative_tiny.yaml")
+
+
+def tiny_recipe(data: Path) -> dict:
+    """The shipped tiny recipe on ``data``, on the CPU."""
+    import yaml
+
+    recipe = yaml.safe_load(tiny_recipe_path().read_text(encoding="utf-8"))
+    recipe["data"]["path"] = str(data)
+    recipe["train"]["device"] = "cpu"
+    return recipe
 
 
 def train_tiny(root: Path, source: str = "radio") -> TinyRun:
