@@ -199,5 +199,5 @@ def generation_job(token: CancelToken, session: Any, request: GenerationRequest)
         reference_label=request.reference_label,
         steps=steps,
         seconds=seconds,
-        metrics=summary_metrics(samples, reference, getattr(info, "data_range", None)),
+        metrics=summary_metrics(samples, reference, info.data_range),
     )

@@ -218,20 +218,24 @@ class GenerativeView(QWidget):
             return False
         self.session, self.model_path = session, path
         info = session.info
-        source = getattr(info, "source", None)
-        if source in SOURCES and source != self.source:
-            self.model_box.set_source(source)  # redraws the condition of that source
-        grid = tuple(getattr(info, "grid", None) or ())
-        if grid and grid[0] != self.drawing.size:
-            self.drawings[self.source] = DrawnCondition(self.source, int(grid[0]))
+        if info.source in SOURCES and info.source != self.source:
+            self.model_box.set_source(info.source)
+        if info.grid[0] != self.drawing.size:
+            self.drawings[self.source] = DrawnCondition(self.source, int(info.grid[0]))
         kind = "diffusion" if info.is_diffusion else "regression (one answer, no spread)"
         self.model_box.model_label.setText(f"{path.name} — {kind}")
-        default_steps = int(getattr(info, "default_steps", 0) or 0)
-        if default_steps:
-            self.sampling.steps.setValue(default_steps)
-        self.sampling.steps.setEnabled(bool(info.is_diffusion))
-        self.show_message("")
-        self._update_generate()
+        self.sampling.steps.setValue(int(info.default_steps))
+        self.sampling.steps.setEnabled(info.is_diffusion)
+        drawable = set(SOURCES[self.source].conditions)
+        if info.source not in SOURCES or not set(info.condition_channels) <= drawable:
+            # Still usable with conditions from a dataset that has the model's channels.
+            self.show_message(
+                f"{path.name} needs {', '.join(info.condition_channels)}: this page draws "
+                f"{', '.join(sorted(drawable))}; take its conditions from a dataset"
+            )
+        else:
+            self.show_message("")
+        self._show_condition()
         self.sig_file_opened.emit(str(path))
         return True
 
@@ -424,7 +428,7 @@ class GenerativeView(QWidget):
             self.condition_box.sample_spin.setEnabled(False)
             self.condition_box.draw_radio.setChecked(True)
         self.fixed = None
-        if self.session is not None and getattr(self.session.info, "source", source) != source:
+        if self.session is not None and self.session.info.source not in ("", source):
             self.session, self.model_path = None, None
             self.model_box.model_label.setText("No model")
             if self._started:
