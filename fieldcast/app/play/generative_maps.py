@@ -134,9 +134,14 @@ class MapView(QWidget):
     def __init__(self, title: str, name: str, size: int = 220, colour_bar: bool = True) -> None:
         super().__init__()
         self.setObjectName(name)
+        self.setFixedWidth(size)  # the colour bar's values sit under the ends of its gradient
         self.title = QLabel(title)
         self.title.setObjectName(f"{name}_title")
         self.title.setStyleSheet("font-weight:600;")
+        self.title.setWordWrap(True)
+        # Two lines whatever the text, so a title growing during denoising does not move the picture.
+        self.title.setFixedHeight(2 * self.title.fontMetrics().lineSpacing() + 2)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
         self.picture = QLabel()
         self.picture.setFixedSize(size, size)
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -74,6 +74,7 @@ class GenerationPictures(QWidget):
         grid.addLayout(samples, 1, 0, 1, 3)
         for i, view in enumerate((self.mean_view, self.spread_view, self.error_view)):
             grid.addWidget(view, 2, i)
+        grid.setColumnStretch(3, 1)  # the maps keep to the left, spare width goes to the right
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(grid)
@@ -117,7 +118,7 @@ class GenerationPictures(QWidget):
         """Every sample's estimate of the clean map after one denoising step, on the reference's scale."""
         clim = shared_range(reference) if reference is not None else shared_range(step.x0)
         self.steps_seen += 1
-        self.denoise_view.set_title(f"Denoising: step {step.step} of {step.total} (estimate of sample 1)")
+        self.denoise_view.set_title(f"Denoising: step {step.step} of {step.total}, estimate of sample 1")
         self.denoise_view.show_map(step.x0[0], cmap, clim, units)
         self.set_sample_count(step.x0.shape[0])
         for k, (view, x0) in enumerate(zip(self.sample_views, step.x0, strict=False)):
