@@ -14,9 +14,9 @@ The propagation model, in a horizontal plane (transmitter and receivers at the s
 
 Buildings are unions of grid cells: cell ``(i, j)`` covers ``[i, i+1] x [j, j+1]`` in cell units and a
 receiver sits at its centre. A ray's path inside buildings is measured exactly: the building mask is cut into
-rectangles, each ray is clipped against every rectangle (slab method), and the overlapping or touching pieces
-are merged, so a wall shared by two rectangles of one building is not a wall. Walls crossed are the ends of
-the merged pieces that lie strictly between the transmitter and the receiver.
+disjoint rectangles and each ray is clipped against every rectangle (slab method). Walls crossed are the ends
+of those pieces that lie strictly between the transmitter and the receiver with open ground beyond them, so
+the seam between two rectangles of one building is not a wall.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = [
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 _EPS = 1e-9  # cells: pieces of a ray shorter than this (grazing a corner) cross nothing
+_PROBE = 1e-6  # cells: how far beyond a piece's end the mask is looked at
 
 
 @dataclass(frozen=True)
@@ -136,42 +137,55 @@ def _slab(p0: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tupl
     return near, far
 
 
-def penetration(p0: np.ndarray, p1: np.ndarray, rects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def penetration(
+    p0: np.ndarray, p1: np.ndarray, rects: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Walls crossed and length inside buildings (cells) of the segments ``p0 -> p1``.
 
-    ``p0``, ``p1`` are ``(..., 2)`` in cell units, ``rects`` is ``(K, 4)`` from :func:`mask_rectangles`.
-    Returns ``(walls, inside)`` of shape ``(...)``: integer wall count and the length inside, in cells.
+    ``p0``, ``p1`` are ``(..., 2)`` in cell units; ``rects`` is ``(K, 4)`` from :func:`mask_rectangles` of
+    the boolean building ``mask``. Returns ``(walls, inside)`` of shape ``(...)``: the integer number of walls
+    crossed and the length inside buildings, in cells.
     """
-    p0 = np.asarray(p0, float)
-    p1 = np.asarray(p1, float)
-    shape = np.broadcast_shapes(p0.shape, p1.shape)[:-1]
-    if len(rects) == 0:
+    p0, p1 = np.broadcast_arrays(np.asarray(p0, float), np.asarray(p1, float))
+    shape = p0.shape[:-1]
+    p0, p1 = p0.reshape(-1, 2), p1.reshape(-1, 2)
+    # Only rectangles that overlap the segments' bounding box can be crossed.
+    lo, hi = np.minimum(p0, p1).min(axis=0), np.maximum(p0, p1).max(axis=0)
+    near = (rects[:, 0] <= hi[0]) & (rects[:, 2] >= lo[0]) & (rects[:, 1] <= hi[1]) & (rects[:, 3] >= lo[1])
+    rects = rects[near]
+    if len(rects) == 0 or len(p0) == 0:
         return np.zeros(shape, int), np.zeros(shape)
     d = p1 - p0
-    length = np.hypot(d[..., 0], d[..., 1])
-    # (..., K) entry and exit parameters of every rectangle.
-    nx, fx = _slab(p0[..., None, 0], d[..., None, 0], rects[:, 0], rects[:, 2])
-    ny, fy = _slab(p0[..., None, 1], d[..., None, 1], rects[:, 1], rects[:, 3])
+    length = np.hypot(d[:, 0], d[:, 1])
+    # (N, K) entry and exit parameters of every rectangle.
+    nx, fx = _slab(p0[:, None, 0], d[:, None, 0], rects[:, 0], rects[:, 2])
+    ny, fy = _slab(p0[:, None, 1], d[:, None, 1], rects[:, 1], rects[:, 3])
     t_in = np.clip(np.maximum(nx, ny), 0.0, 1.0)
     t_out = np.clip(np.minimum(fx, fy), 0.0, 1.0)
-    tol = _EPS / np.maximum(length, _EPS)[..., None]
-    hit = t_out - t_in > tol
-    t_in = np.where(hit, t_in, 2.0)  # misses sort last, end before anything and add nothing
-    t_out = np.where(hit, t_out, -1.0)
-    order = np.argsort(t_in, axis=-1)
-    t_in = np.take_along_axis(t_in, order, axis=-1)
-    t_out = np.take_along_axis(t_out, order, axis=-1)
-    # Merge: a piece starts a new run of building when it begins after everything before it has ended.
-    reach = np.maximum.accumulate(t_out, axis=-1)
-    before = np.concatenate([np.full(t_in.shape[:-1] + (1,), -1.0), reach[..., :-1]], axis=-1)
-    starts = (t_in > before + tol) & (t_in < 2.0)
-    inside = np.clip(t_out - np.maximum(t_in, before), 0.0, None).sum(axis=-1) * length
-    runs = starts.sum(axis=-1)
-    # Every run has an entry and an exit wall, unless it begins at the start or ends at the end.
-    run_ends = reach[..., -1]
-    first = np.where(t_in[..., 0] < 2.0, t_in[..., 0], 1.0)
-    walls = 2 * runs - (first <= tol[..., 0]) * (runs > 0) - (run_ends >= 1.0 - tol[..., 0])
-    return walls.astype(int), inside
+    tol = _EPS / np.maximum(length, _EPS)
+    hit = t_out - t_in > tol[:, None]
+    # The rectangles are disjoint, so the pieces inside them add up without overlap.
+    inside = np.where(hit, t_out - t_in, 0.0).sum(axis=1) * length
+    # A piece's end is a wall unless it is an end of the segment or the ray passes straight into the next
+    # rectangle of the same building there: look at the cell just outside each end.
+    row, col = np.nonzero(hit)
+    step = _PROBE / np.maximum(length[row], _EPS)
+    enter = (t_in[row, col] > tol[row]) & ~_inside(mask, p0[row] + (t_in[row, col] - step)[:, None] * d[row])
+    leave = (t_out[row, col] < 1.0 - tol[row]) & ~_inside(
+        mask, p0[row] + (t_out[row, col] + step)[:, None] * d[row]
+    )
+    walls = np.bincount(row, weights=enter.astype(float) + leave, minlength=len(p0))
+    return walls.astype(int).reshape(shape), inside.reshape(shape)
+
+
+def _inside(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Whether each point ``(M, 2)`` (cell units) lies in a building cell; outside the grid is open."""
+    i = np.floor(points[:, 0]).astype(int)
+    j = np.floor(points[:, 1]).astype(int)
+    ok = (i >= 0) & (i < mask.shape[0]) & (j >= 0) & (j < mask.shape[1])
+    out = np.zeros(len(points), bool)
+    out[ok] = mask[i[ok], j[ok]]
+    return out
 
 
 def _path_db(walls: np.ndarray, inside_cells: np.ndarray, params: RadioParams) -> np.ndarray:
@@ -179,7 +193,12 @@ def _path_db(walls: np.ndarray, inside_cells: np.ndarray, params: RadioParams) -
 
 
 def _reflected_mw(
-    tx: np.ndarray, rx: np.ndarray, walls: np.ndarray, rects: np.ndarray, params: RadioParams
+    tx: np.ndarray,
+    rx: np.ndarray,
+    walls: np.ndarray,
+    rects: np.ndarray,
+    mask: np.ndarray,
+    params: RadioParams,
 ) -> np.ndarray:
     """Sum over walls of the single-bounce power at every receiver ``rx`` (N, 2), in mW."""
     total = np.zeros(len(rx))
@@ -208,8 +227,8 @@ def _reflected_mw(
         # Step the reflection point off the wall so its own building does not count on either leg.
         off = hit.copy()
         off[:, axis] += side * 1e-6
-        w1, in1 = penetration(tx[None, :], off, rects)
-        w2, in2 = penetration(off, r, rects)
+        w1, in1 = penetration(tx[None, :], off, rects, mask)
+        w2, in2 = penetration(off, r, rects, mask)
         dist = np.maximum(np.hypot(*(r - image).T) * params.cell_size, params.min_distance)
         db = (
             params.tx_power
@@ -233,11 +252,11 @@ def received_power(buildings: np.ndarray, tx: tuple[float, float], params: Radio
     ix, iy = np.meshgrid(np.arange(nx) + 0.5, np.arange(ny) + 0.5, indexing="ij")
     rx = np.stack([ix.ravel(), iy.ravel()], axis=1)
     rects = mask_rectangles(mask)
-    walls, inside = penetration(tx[None, :], rx, rects)
+    walls, inside = penetration(tx[None, :], rx, rects, mask)
     dist = np.maximum(np.hypot(*(rx - tx).T) * params.cell_size, params.min_distance)
     direct = params.tx_power - friis_loss_db(dist, params.frequency) - _path_db(walls, inside, params)
     mw = 10.0 ** (direct / 10.0)
     if params.reflections and mask.any():
-        mw = mw + _reflected_mw(tx, rx, exterior_walls(mask), rects, params)
+        mw = mw + _reflected_mw(tx, rx, exterior_walls(mask), rects, mask, params)
     power = 10.0 * np.log10(mw)
     return np.maximum(power, params.noise_floor).reshape(nx, ny)

@@ -138,7 +138,7 @@ def test_rectangles_cover_the_mask_and_inner_seams_are_not_walls():
     ell[10:20, 10:14] = True
     ell[10:14, 14:20] = True
     assert len(mask_rectangles(ell)) == 2
-    walls, inside = penetration(np.array([12.0, 5.0]), np.array([12.0, 25.0]), mask_rectangles(ell))
+    walls, inside = penetration(np.array([12.0, 5.0]), np.array([12.0, 25.0]), mask_rectangles(ell), ell)
     assert int(walls) == 2
     assert float(inside) == pytest.approx(10.0)
 
