@@ -30,24 +30,26 @@ def write_dataset(path: Path, source: str = "radio", trajectories: int = 6, fram
     return path
 
 
-def tiny_recipe_path() -> Path:
-    """The shipped seconds-long generative recipe (16 × 16, 100 timesteps, 5 DDIM steps)."""
+def tiny_recipe_path(objective: str = "diffusion") -> Path:
+    """The shipped seconds-long generative recipe (16 × 16; diffusion: 100 timesteps, 5 DDIM steps), or its
+    regression baseline."""
     from fieldcast.resources import resource_path
 
-    return resource_path("recipes", "thermal_imaging", "generative_tiny.yaml")
+    name = "generative_tiny.yaml" if objective == "diffusion" else "generative_regression_tiny.yaml"
+    return resource_path("recipes", "thermal_imaging", name)
 
 
-def tiny_recipe(data: Path) -> dict:
+def tiny_recipe(data: Path, objective: str = "diffusion") -> dict:
     """The shipped tiny recipe on ``data``, on the CPU."""
     import yaml
 
-    recipe = yaml.safe_load(tiny_recipe_path().read_text(encoding="utf-8"))
+    recipe = yaml.safe_load(tiny_recipe_path(objective).read_text(encoding="utf-8"))
     recipe["data"]["path"] = str(data)
     recipe["train"]["device"] = "cpu"
     return recipe
 
 
-def train_tiny(root: Path, source: str = "radio") -> TinyRun:
+def train_tiny(root: Path, source: str = "radio", objective: str = "diffusion") -> TinyRun:
     """Generate data, train two epochs and export: the dataset, the run folder and the model file."""
     import torch
 
@@ -60,7 +62,7 @@ def train_tiny(root: Path, source: str = "radio") -> TinyRun:
     root.mkdir(parents=True, exist_ok=True)
     data = write_dataset(root / f"{source}16.h5", source)
     run = root / "run"
-    recipe = recipe_from_dict(tiny_recipe(data), source="gui-test")
+    recipe = recipe_from_dict(tiny_recipe(data, objective), source="gui-test")
     for _ in Trainer(recipe, open_dataset(data), run).run():
         pass
     for _ in export_run(run):

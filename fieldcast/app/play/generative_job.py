@@ -28,6 +28,7 @@ __all__ = [
     "GenerationRequest",
     "GenerationResult",
     "generation_job",
+    "spread_of",
     "summary_metrics",
 ]
 
@@ -83,7 +84,13 @@ class GenerationResult:
     @property
     def spread(self) -> np.ndarray:
         """Per-pixel standard deviation of the samples: the model's uncertainty (0 for one sample)."""
-        return self.samples.std(axis=0)
+        return spread_of(self.samples)
+
+
+def spread_of(samples: np.ndarray) -> np.ndarray:
+    """(nx, ny) per-pixel standard deviation of ``samples`` (n, nx, ny), taken about the first sample so
+    that identical samples (a regression model's) give exactly zero, not float rounding."""
+    return (samples - samples[:1]).std(axis=0)
 
 
 def summary_metrics(
@@ -96,7 +103,7 @@ def summary_metrics(
     sample or a deterministic model). Only the spread without a reference."""
     from fieldcast.engine import generative_metrics as gm
 
-    spread = float(samples.std(axis=0).mean())
+    spread = float(spread_of(samples).mean())
     if reference is None:
         return {"spread": spread}
     mean = samples.mean(axis=0)

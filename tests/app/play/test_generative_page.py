@@ -105,7 +105,7 @@ def test_paint_place_generate_cancel_and_compare(page, qtbot, tiny):
     condition = page.drawing.radio_condition()
     np.testing.assert_allclose(result.reference, reference("radio", condition), rtol=1e-6)
     np.testing.assert_array_equal(page.mean_view.data, result.samples.mean(axis=0))
-    np.testing.assert_array_equal(page.spread_view.data, result.samples.std(axis=0))
+    np.testing.assert_allclose(page.spread_view.data, result.samples.std(axis=0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(
         page.error_view.data, result.samples.mean(axis=0) - result.reference, atol=1e-4
     )
@@ -234,3 +234,25 @@ def test_a_random_city_goes_into_the_drawing(page, qtbot):
     page.draw_box.brush.setValue(0.5)
     click(page.condition_view, free[0] + 0.5, free[1] + 0.5)
     assert page.drawing.buildings.sum() == before + 1
+
+
+def test_a_regression_model_gives_one_answer_without_spread(qtbot, tmp_path_factory):
+    from fieldcast.app.play.generative_view import GenerativeView
+
+    regression = train_tiny(tmp_path_factory.mktemp("generative-play-regression"), objective="regression")
+    view = GenerativeView(model=regression.model)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    try:
+        assert "regression" in view.model_box.model_label.text() and not view.sampling.steps.isEnabled()
+        view.sampling.samples.setValue(3)
+        with qtbot.waitSignal(
+            view.sig_status, check_params_cb=lambda t: t == "Generation finished", timeout=60_000
+        ):
+            QTest.mouseClick(view.sampling.generate_button, LEFT)
+        samples = view.result.samples
+        assert samples.shape == (3, 16, 16) and np.ptp(samples, axis=0).max() == 0.0
+        assert view.spread_view.data.max() == 0.0 and "spread–error" not in view.readouts.text()
+    finally:
+        view.shutdown()
