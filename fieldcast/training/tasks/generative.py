@@ -2,7 +2,9 @@
 
 The data are (condition, target) pairs: every frame of every trajectory is one pair. The fields with role
 ``conditioning`` are the condition (``generative.condition_channels`` picks some), the one ``state`` field is
-the target. Conditions are normalised with train-split mean/std per channel, the target with its mean/std.
+the target. Every map is scaled by its train-split range to [-1, 1] (the pixel range of image diffusion):
+sparse maps, a small melt pool on a cold plate or a received power mostly at its noise floor, would reach
+tens of standard deviations under mean/std scaling and swamp the unit-variance noise of the schedule.
 
 ``generative.objective``:
 
@@ -176,11 +178,12 @@ class GenerativeTask(Task):
         lo, hi = float(stats["min"][ti]), float(stats["max"][ti])
         if not hi > lo:
             hi = lo + 1.0
+        c_lo, c_hi = np.asarray(stats["min"], np.float64)[ci], np.asarray(stats["max"], np.float64)[ci]
         return {
-            "condition_mean": [float(stats["mean"][i]) for i in ci],
-            "condition_std": [float(max(stats["std"][i], 1e-6)) for i in ci],
-            "target_mean": float(stats["mean"][ti]),
-            "target_std": float(max(stats["std"][ti], 1e-6)),
+            "condition_mean": ((c_lo + c_hi) / 2).tolist(),
+            "condition_std": np.maximum((c_hi - c_lo) / 2, 1e-6).tolist(),
+            "target_mean": (lo + hi) / 2,
+            "target_std": (hi - lo) / 2,
             "target_range": [lo, hi],
             "condition_names": self.condition_names,
             "target_name": self.target_name,
