@@ -72,7 +72,6 @@ class GenerativeRunView(QWidget):
         item.setLabel("left", "loss")
         item.setLogMode(y=True)
         item.showGrid(x=True, y=True, alpha=0.25)
-        item.addLegend(offset=(-10, 10), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))
         self.first_curve = item.plot(
             [], [], pen=pg.mkPen("#aaaaaa", width=1), symbol="o", symbolSize=4, name="first validation"
         )
@@ -229,12 +228,15 @@ class GenerativeRunView(QWidget):
         for curve, loss in ((self.first_curve, first), (self.latest_curve, latest)):
             keep = np.isfinite(loss.values) & (loss.values > 0)
             curve.setData(loss.centres[keep], loss.values[keep])
-        self.first_curve.setVisible(len(self.losses) > 1)
-        self.timestep_plot.getPlotItem().setTitle(
-            f"Validation loss by diffusion timestep (newest: step {latest.step}; grey: step {first.step})",
-            color="#333",
-            size="10pt",
-        )
+        several = len(self.losses) > 1
+        self.first_curve.setVisible(several)
+        title = f"Validation loss by diffusion timestep (step {latest.step})"
+        if several:
+            title = (
+                f"Validation loss by diffusion timestep: newest validation in blue (step {latest.step}), "
+                f"first in grey (step {first.step})"
+            )
+        self.timestep_plot.getPlotItem().setTitle(title, color="#333", size="10pt")
 
     # Slots --------------------------------------------------------------------------------------------
     def _on_later_timeout(self) -> None:
