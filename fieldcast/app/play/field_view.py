@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.field_controls import ControlPainter, PaintBox, StartBox
 from fieldcast.app.play.field_display import auto_range, controls_overlay, field_picture
+from fieldcast.app.play.model_opening import ModelOpener
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker
 from fieldcast.app.play.recorder import save_png
 from fieldcast.app.play.sidebar import (
@@ -73,6 +74,23 @@ class _Holder:
         return self.play.advance()
 
 
+def _open(path: Path, provider: str) -> tuple[ModelSession, StartState, Path | None, str | None, FieldPlay]:
+    """Everything opening a field model takes (session, checks, first state), run off the GUI thread.
+
+    Raises :class:`ModelError` naming ``path`` for a model this page cannot play.
+    """
+    session = ModelSession(path, [provider] if provider else None)
+    problem = field_play_problem(session.info)
+    if problem:
+        raise ModelError(path, problem)
+    start, data, note = first_start(session.info, path)
+    try:
+        play = FieldPlay(session, start)
+    except (KeyError, ValueError) as exc:
+        raise ModelError(path, str(exc)) from None
+    return session, start, data, note, play
+
+
 class FieldView(QWidget):
     """Any field model, stepped from a start under painted controls, with any channel on the canvas.
 
@@ -94,6 +112,7 @@ class FieldView(QWidget):
         self.runs = runs if runs is not None else app_paths().runs
         self.holder = _Holder()
         self.stepper = Stepper(self.holder)
+        self.opener = ModelOpener(self)
         # The model the GUI works with: the holder takes it over at the stepper's next command, and every
         # later command (reset, a new start) is queued behind that one.
         self._play: FieldPlay | None = None
@@ -221,19 +240,10 @@ class FieldView(QWidget):
         """Step the field model at ``path``; False, with a message naming the file, when it cannot."""
         path = Path(path)
         try:
-            session = ModelSession(path, [provider] if provider else None)
+            # In a worker with a time limit: a hostile graph can keep ONNX Runtime busy for minutes.
+            session, start, data, note, play = self.opener.run(path, lambda: _open(path, provider))
         except ModelError as exc:
             self.show_message(f"Cannot play this model. {exc}")
-            return False
-        problem = field_play_problem(session.info)
-        if problem:
-            self.show_message(f"Cannot play this model. {path}: {problem}")
-            return False
-        start, data, note = first_start(session.info, path)
-        try:
-            play = FieldPlay(session, start)
-        except (KeyError, ValueError) as exc:
-            self.show_message(f"Cannot play this model. {path}: {exc}")
             return False
         self.pause()
         self.session, self.model_path = session, path

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.melt_controls import LaserBox, MeltDisplayBox, MeltSourceBox
+from fieldcast.app.play.model_opening import ModelOpener
 from fieldcast.app.play.recorder import save_png
 from fieldcast.app.play.sidebar import TransportBox, connect_transport, message_label, sidebar_scroll
 from fieldcast.app.play.stepper import Stepper
@@ -118,6 +119,7 @@ class MeltView(QWidget):
         self.runs = runs if runs is not None else app_paths().runs
         self.play_state = MeltPlay(*GRID)
         self.stepper = Stepper(self.play_state)
+        self.opener = ModelOpener(self)
         self.frame: MeltFrame | None = self.play_state.frame
         self._dirty = True
         self._started = False
@@ -292,7 +294,7 @@ class MeltView(QWidget):
     def _open(self, path: str | os.PathLike):
         """``(kind, session)`` of a melt model this page can run on its grid, or None after saying why."""
         try:
-            kind, session = open_melt_model(path)
+            kind, session = self.opener.run(path, lambda: open_melt_model(path))  # off the GUI thread
         except ModelError as exc:
             self.show_message(str(exc))
             return None

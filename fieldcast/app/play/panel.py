@@ -32,6 +32,7 @@ from fieldcast.app.play.compare import CompareView
 from fieldcast.app.play.field_view import FieldView
 from fieldcast.app.play.generative_view import GenerativeView
 from fieldcast.app.play.melt_view import MeltView
+from fieldcast.app.play.model_opening import ModelOpener
 from fieldcast.app.play.model_picker import SOLVER, ModelPicker, default_model_path
 from fieldcast.app.play.recorder import Recorder, mp4_available, render_rgb, save_png
 from fieldcast.app.play.routing import route_file
@@ -88,6 +89,7 @@ class PlayPanel(Panel):
         self.autoplay = autoplay
         self.simulation = Simulation(128)
         self.stepper = Stepper(self.simulation)
+        self.opener = ModelOpener(self)
         self.frame: Frame | None = None
         self.recorder: Recorder | None = None
         self._dirty = False
@@ -318,7 +320,8 @@ class PlayPanel(Panel):
             self._after_model_change()
             return True
         try:
-            backend = ModelBackend(path, [provider] if provider else None)
+            # In a worker with a time limit: a hostile graph can keep ONNX Runtime busy for minutes.
+            backend = self.opener.run(path, lambda: ModelBackend(path, [provider] if provider else None))
         except Exception as exc:  # ModelError, or onnxruntime failing on a file it accepted
             self.show_message(f"Cannot play this model. {exc}")
             return False

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from fieldcast.app.play.field_display import field_picture
+from fieldcast.app.play.model_opening import ModelOpener
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.play.stepper import Stepper
 from fieldcast.engine.model_format import OUTPUT
@@ -137,6 +138,7 @@ class StressView(QWidget):
 
     def __init__(self, model: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.opener = ModelOpener(self)
         self.session: ModelSession | None = None
         self.model_path: Path | None = None
         self.frames: list[StressFrame] = []  # the playing cell's history, one frame per increment
@@ -263,7 +265,7 @@ class StressView(QWidget):
     def open_model(self, path: Path) -> bool:
         """Use the stress model ``path``; on failure say why and keep the one before."""
         try:
-            session = ModelSession(path)
+            session = self.opener.run(path, lambda: ModelSession(path))  # off the GUI thread
             info = session.info
             if info.system != "stress" or list(info.layout["state"]) != ["sigma_vM"]:
                 raise ModelError(path, f"a {info.system} model predicting {', '.join(info.layout['state'])}")

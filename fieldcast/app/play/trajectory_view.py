@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QSplitter, QVBoxLayout, 
 
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.job_progress import JobProgressBox
+from fieldcast.app.play.model_opening import ModelOpener
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.play.trajectory_controls import NO_MODEL, MachineBox, ReadoutBox, SourceBox
 from fieldcast.app.play.trajectory_job import (
@@ -68,6 +69,7 @@ class TrajectoryView(QWidget):
 
     def __init__(self, runs: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.opener = ModelOpener(self)
         self.runs = runs if runs is not None else app_paths().runs
         self.path: Path | None = None
         self.session: SequenceSession | None = None
@@ -164,7 +166,7 @@ class TrajectoryView(QWidget):
             self._start_job(reuse=True)
             return True
         try:
-            session = SequenceSession(path)
+            session = self.opener.run(path, lambda: SequenceSession(path))  # off the GUI thread
         except ModelError as exc:
             self.show_message(str(exc))
             self.source.select_model(str(self.model_path) if self.model_path else NO_MODEL)
