@@ -89,6 +89,10 @@ class LossConfig:
     emitter_channel: str = "emitter"
     emitter_radius: int = 1  # cells density may travel per step
     gradient: float = 0.0  # L1 between spatial differences of prediction and truth
+    # Squared difference of each state channel's mean square over the grid (normalised units), prediction
+    # against truth: kinetic energy for velocities, amount of smoke for density. Counters the pointwise
+    # terms' pull towards a smooth, damped mean in chaotic flows.
+    energy: float = 0.0
     weight_map: Literal["none", "gradient", "mask"] = "none"
     weight_map_channel: str | None = None  # control channel for weight_map="mask"
     weight_map_strength: float = 1.0
@@ -511,7 +515,10 @@ def config_hash(recipe: Recipe) -> str:
         data.pop(key, None)
     data["train"].pop("device", None)
     # Options added later, at their neutral value, leave the hash of the runs made before them unchanged.
-    if data.get("rollout", {}).get("warmup") == 0:
-        data["rollout"].pop("warmup")
+    for section, key in (("rollout", "warmup"), ("loss", "energy")):
+        if data.get(section, {}).get(key) == 0:
+            data[section].pop(key)
+    if data.get("task") != "generative":
+        data.pop("generative", None)
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -84,6 +84,12 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return gx + gy
 
 
+def energy_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over samples and channels of (mean square of ``pred`` - mean square of ``target``)², per channel
+    over the grid, of (B, C, nx, ny) fields: the same energy, wherever it sits."""
+    return ((pred.square().mean(dim=(-2, -1)) - target.square().mean(dim=(-2, -1))) ** 2).mean()
+
+
 def weight_map(
     kind: str, target: torch.Tensor, mask: torch.Tensor | None, strength: float
 ) -> torch.Tensor | None:
@@ -161,6 +167,8 @@ class LossComposer:
             )
         if c.gradient:
             parts["gradient"] = gradient_loss(pn, tn)
+        if c.energy:
+            parts["energy"] = energy_loss(pn, tn)
         total = sum(getattr(c, name) * value for name, value in parts.items())
         if not parts:
             total = pred.sum() * 0.0

@@ -79,3 +79,14 @@ def test_roundtrip_and_hash(tmp_path):
     assert again == r and config_hash(again) == config_hash(r)
     assert config_hash(load_recipe("smoke_k3", ["train.device=cpu"])) == config_hash(r)
     assert config_hash(load_recipe("smoke_k3", ["optim.lr=1e-2"])) != config_hash(r)
+
+
+def test_options_added_later_leave_older_runs_hashes_alone():
+    """A finished stage is reused by hash: options added since, at their neutral values, must not change it
+    (smoke_k3's hash below was recorded before rollout.warmup, loss.energy and the generative section)."""
+    r = load_recipe("smoke_k3")
+    assert config_hash(r) == "3a7b3051084955c8"
+    assert config_hash(load_recipe("smoke_k3", ["rollout.warmup=0", "loss.energy=0"])) == config_hash(r)
+    assert config_hash(load_recipe("smoke_k3", ["rollout.warmup=2"])) != config_hash(r)
+    assert config_hash(load_recipe("smoke_k3", ["loss.energy=0.1"])) != config_hash(r)
+    assert config_hash(load_recipe("smoke_k3", ["generative.timesteps=10"])) == config_hash(r)  # unused

@@ -74,3 +74,16 @@ def test_composer_weights_each_term():
     assert total == pytest.approx(float(expected))
     with pytest.raises(ValueError, match="weight_map_channel"):
         losses.LossComposer(LossConfig(weight_map="mask", weight_map_channel="nope"), layout, torch.ones(3))
+
+
+def test_energy_loss_sees_damping_not_position():
+    torch.manual_seed(0)
+    truth = torch.randn(2, 3, 16, 16)
+    moved = torch.roll(truth, shifts=(5, -3), dims=(-2, -1))  # the same fields elsewhere: same energy
+    assert float(losses.energy_loss(moved, truth)) < 1e-10
+    assert float(losses.mse(moved, truth)) > 1.0  # while a pointwise loss punishes the shift
+    damped = 0.5 * truth  # a quarter of the energy: (0.75 mean square)² on average
+    ms = truth.square().mean(dim=(-2, -1))
+    assert float(losses.energy_loss(damped, truth)) == pytest.approx(
+        float(((0.75 * ms) ** 2).mean()), rel=1e-5
+    )
