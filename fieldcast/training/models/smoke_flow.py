@@ -9,7 +9,8 @@ rate. Everything else is fixed structure, the same operations the reference solv
   ``curl`` is a discrete identity). Optional fixed parts: ``A`` carries the flow along itself
   (``advect_velocity``), ``P`` removes its divergence with a free-space pressure solve (``project``);
   without them both are the identity. Velocity is zero inside colliders, and with ``hold_emitter_velocity``
-  emitters keep theirs (the shipped model uses all three);
+  emitters keep theirs (the shipped model uses all three). With ``gate_activity`` Δψ is masked to the
+  region near smoke, emitters or moving air, so still, empty air stays exactly still;
 - **density** is advected semi-Lagrangian (bilinear, values clamped to the domain) or by limited MacCormack
   in ``frames`` sub-steps with the velocity interpolated from ``v`` to ``v'``; then emitters add smoke up to
   saturation, as the solver's inflow does, and colliders hold none. Both schemes stay within the values they

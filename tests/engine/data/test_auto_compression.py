@@ -64,7 +64,9 @@ def test_random_windows_touch_only_plain_whole_frame_chunks(tmp_path):
             assert d.compression is None, key
             assert d.chunks[0] == 1 and d.chunks[2:] == d.shape[2:], (key, d.chunks)
             # At most 64 KiB (rounded up to whole frames): a 4-frame window never inflates a whole trajectory.
-            assert d.chunks[1] * d.dtype.itemsize * np.prod(d.shape[2:]) <= max(64 << 10, d.dtype.itemsize * np.prod(d.shape[2:])), d.chunks
+            assert d.chunks[1] * d.dtype.itemsize * np.prod(d.shape[2:]) <= max(
+                64 << 10, d.dtype.itemsize * np.prod(d.shape[2:])
+            ), d.chunks
     with open_dataset(tmp_path / "w.h5") as ds:
         for traj, start in [(int(rng.integers(4)), int(rng.integers(frames - 3))) for _ in range(20)]:
             window = ds.read_window(traj, start, 4)
