@@ -11,6 +11,10 @@ An opening that has not finished after :attr:`ModelOpener.timeout_s` seconds, or
 abandoned with a one-line error naming the file; its thread is left to finish or die with the process, and
 whatever it produces afterwards is dropped.
 
+The models shipped inside the package are opened in place, without a worker: they are vetted, open in
+well under a second, and pages open them from their first ``showEvent``, where a local event loop would
+re-enter the showing of the window.
+
 Pages keep their synchronous shape: ``session = self.opener.run(path, lambda: ModelSession(path))`` returns
 what the function returned or raises what it raised, in the GUI thread, so their own error handling is
 unchanged.
@@ -58,6 +62,16 @@ def wait_abandoned(seconds: float) -> bool:
     for worker in list(_ABANDONED):
         worker.wait(int(max(0.0, deadline - time.monotonic()) * 1000))
     return not any(w.is_running() for w in _ABANDONED)
+
+
+def _shipped(path: Path) -> bool:
+    """True for a model file shipped inside the package."""
+    from fieldcast.resources import resource_path
+
+    try:
+        return path.resolve().is_relative_to(resource_path("models").resolve())
+    except OSError:
+        return False
 
 
 class _Outcome:
@@ -132,6 +146,10 @@ class ModelOpener(QObject):
             opening is still in progress; else whatever ``fn`` raised.
         """
         path = Path(path)
+        if _shipped(path):
+            # The models shipped with Fieldcast are vetted and open in well under a second; pages open them
+            # from their first showEvent, where a local event loop would re-enter the window's showing.
+            return fn()
         if self.opening is not None:
             raise ModelError(path, f"{self.opening.name} is still being opened; wait for it or cancel it")
         outcomes: list[_Outcome] = []
