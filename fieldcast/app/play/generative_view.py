@@ -37,6 +37,7 @@ from fieldcast.app.play.generative_job import (
 from fieldcast.app.play.generative_maps import condition_picture
 from fieldcast.app.play.generative_results import GenerationPictures
 from fieldcast.app.play.job_progress import JobProgressBox
+from fieldcast.app.play.model_opening import ModelOpener
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import Progress
@@ -92,6 +93,7 @@ class GenerativeView(QWidget):
         self._erasing = False
         self._initial_model = model
         self._started = False
+        self.opener = ModelOpener(self)
         self._build()
         self._connect()
         self.timer = QTimer(self, interval=_DISPLAY_MS)
@@ -211,7 +213,8 @@ class GenerativeView(QWidget):
 
         path = Path(path)
         try:
-            session = GenerativeSession(path)
+            # In a worker with a time limit: the window keeps turning while ONNX Runtime builds a session.
+            session = self.opener.run(path, lambda: GenerativeSession(path))
         except Exception as exc:  # ModelError, or ONNX Runtime refusing a file it was handed
             problem = getattr(exc, "problem", None) or str(exc)
             self.show_message(f"Cannot use {path}: {problem}" if str(path) not in problem else problem)
