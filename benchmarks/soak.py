@@ -106,7 +106,8 @@ class Soak:
         self.runs_started = 0
         self.lateness_ms: list[float] = []
         self.rss: list[tuple[float, float]] = []
-        # (seconds, RSS MB, open fds, threads, lateness p99 ms over the interval since the previous sample)
+        # (seconds, RSS MB, open fds, threads, lateness p99 ms over the interval since the previous sample,
+        # the machine's load average)
         self.samples: list[tuple[float, float, int, int, float]] = []
         # (seconds, open fds, threads) whenever a training run is about to start with the trainer idle
         self.idle_handles: list[tuple[float, int, int]] = []
@@ -147,7 +148,8 @@ class Soak:
         recent = self.lateness_ms[self._beats_sampled :] or [0.0]
         self._beats_sampled = len(self.lateness_ms)
         p99 = float(np.percentile(np.asarray(recent), 99))
-        self.samples.append((round(t, 1), round(mb, 1), _open_fds(), _threads(), round(p99, 2)))
+        load = os.getloadavg()[0]  # the machine's 1-minute load: lateness means little without it
+        self.samples.append((round(t, 1), round(mb, 1), _open_fds(), _threads(), round(p99, 2), load))
 
     def _on_starter(self) -> None:
         """(Re)start training whenever the controller is idle, and keep Play playing."""
@@ -200,6 +202,7 @@ class Soak:
             "thread_growth": float(idle[-1][1] - idle[0][1]),
             "errors": float(len(self.errors)),
             "training_runs": float(self.runs_started),
+            "load_avg_mean": float(np.mean([s[5] for s in self.samples])) if self.samples else 0.0,
         }
 
 
@@ -253,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"rss {r['rss_start_mb']:.0f} MB at start, {r['rss_warm_mb']:.0f} MB after warm-up, "
         f"{r['rss_end_mb']:.0f} MB at the end; loop lateness p50 {r['loop_p50_ms']:.1f} ms, "
-        f"max {r['loop_max_ms']:.1f} ms; {r['training_runs']:.0f} training run(s)"
+        f"max {r['loop_max_ms']:.1f} ms; {r['training_runs']:.0f} training run(s); machine load average "
+        f"{r['load_avg_mean']:.1f} on {os.cpu_count()} CPUs at nice {os.nice(0)}"
     )
     for line in soak.errors[:20]:
         print(f"error at {line}")
@@ -281,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             "result": result,
             "targets_met": met,
             "error_messages": soak.errors[:20],
-            "samples_columns": ["seconds", "rss_mb", "open_fds", "threads", "loop_p99_ms"],
+            "samples_columns": ["seconds", "rss_mb", "open_fds", "threads", "loop_p99_ms", "load_avg"],
+            "nice": os.nice(0),
+            "cpus": os.cpu_count(),
             "samples": soak.samples,
         }
         atomic_write(args.report, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
