@@ -28,6 +28,7 @@ from fieldcast.engine.run_folder import RunFolderError
 
 __all__ = [
     "GenerativeSamples",
+    "RecordTail",
     "SamplesRecord",
     "TimestepLoss",
     "generative_records",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 MAX_ARRAY_BYTES = 128 << 20
+_KINDS = (b'"generative_samples"', b'"timestep_loss"')
+_MAX_LINE = 1 << 20  # a generative record is a few hundred bytes; longer lines are not these records
+_CHUNK = 16 << 20  # bytes of metrics.jsonl read per call at most
 _MAX_BINS = 100_000
 
 
@@ -118,6 +122,50 @@ def _timestep_loss(step: int, bins: Any, values: Any) -> TimestepLoss | None:
     e = np.asarray(edges, float)
     v = np.asarray([math.nan if x is None else x for x in mean], float)
     return TimestepLoss(step, (e[:-1] + e[1:]) / 2, v)
+
+
+class RecordTail:
+    """The generative records appended to a ``metrics.jsonl`` since the last call, read incrementally.
+
+    A run's metrics file grows by a record every step; re-reading it whole at each validation would cost
+    the GUI thread more as training goes on. Each call reads only the bytes added since the last one (at most
+    :data:`_CHUNK`), keeps a torn last line for the next call, and parses only the lines naming one of the
+    generative kinds.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.offset = 0
+        self._partial = b""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """The complete generative records added since the last call (OSError if the file cannot be read)."""
+        import json
+
+        if not self.path.is_file():
+            return []
+        size = self.path.stat().st_size
+        if size < self.offset:  # the file was replaced: start again
+            self.offset, self._partial = 0, b""
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(min(_CHUNK, size - self.offset))
+        self.offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # b"" after a complete last line
+        if len(self._partial) > _MAX_LINE:
+            self._partial = b""
+        found = []
+        for line in lines:
+            if len(line) > _MAX_LINE or not any(kind in line for kind in _KINDS):
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                continue  # a damaged line is not a record
+            if isinstance(record, dict):
+                found.append(record)
+        return found
 
 
 def _read(archive, members: dict[str, int], path: Path, name: str, budget: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from fieldcast.app.train.generative_records import (
     GenerativeSamples,
+    RecordTail,
     SamplesRecord,
     TimestepLoss,
     generative_records,
@@ -53,6 +54,7 @@ class GenerativeRunView(QWidget):
         self._later.timeout.connect(self._on_later_timeout)
         self._pending = False
         self.run_dir: Path | None = None
+        self._tail: RecordTail | None = None
         self.samples: list[SamplesRecord] = []
         self.losses: list[TimestepLoss] = []
         self.available = False
@@ -104,6 +106,7 @@ class GenerativeRunView(QWidget):
     def set_run(self, run_dir: Path | None) -> None:
         """Show the generative records of ``run_dir`` (None: nothing), the newest validation first."""
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._tail = RecordTail(self.run_dir / "metrics.jsonl") if self.run_dir is not None else None
         self._cache.clear()
         self.samples, self.losses = [], []
         self.refresh(follow=True)
@@ -124,7 +127,9 @@ class GenerativeRunView(QWidget):
         """Re-read the run's records now; ``follow`` moves to the newest validation."""
         self._pending = False
         at_end = self.slider.value() == self.slider.maximum()
-        self.samples, self.losses = self._read_records()
+        samples, losses = self._read_records()
+        self.samples += samples
+        self.losses += losses
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, len(self.samples) - 1))
         if follow or at_end:
@@ -140,17 +145,13 @@ class GenerativeRunView(QWidget):
 
     # Reading ------------------------------------------------------------------------------------------
     def _read_records(self) -> tuple[list[SamplesRecord], list[TimestepLoss]]:
-        from fieldcast.app.runs.run_watcher import read_records
-
-        if self.run_dir is None:
-            return [], []
-        metrics = self.run_dir / "metrics.jsonl"
-        if not metrics.is_file():
+        """The generative records added to the run's metrics since the last look."""
+        if self.run_dir is None or self._tail is None:
             return [], []
         try:
-            records = [r for r in read_records(metrics) if isinstance(r, dict)]
-        except (OSError, UnicodeDecodeError) as exc:
-            self.position.setText(f"{metrics}: cannot be read ({exc})")
+            records = self._tail.read_new()
+        except OSError as exc:
+            self.position.setText(f"{self._tail.path}: cannot be read ({exc})")
             return [], []
         return generative_records(self.run_dir, records)
 

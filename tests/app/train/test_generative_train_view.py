@@ -123,3 +123,18 @@ def test_training_from_the_panel_fills_the_tab(qtbot, tiny, tmp_path):
     qtbot.waitUntil(lambda: len(panel.generative.samples) == 2, timeout=10_000)
     assert len(panel.generative.losses) == 2 and "Validation 2 of 2" in panel.generative.position.text()
     panel.shutdown()
+
+
+def test_records_are_read_as_they_are_appended(tmp_path):
+    from fieldcast.app.train.generative_records import RecordTail
+
+    metrics = tmp_path / "metrics.jsonl"
+    step = json.dumps({"kind": "step", "step": 1, "loss": 0.5}) + "\n"
+    loss = json.dumps({"kind": "timestep_loss", "step": 2, "bins": [0, 50, 100], "values": [1.0, None]})
+    metrics.write_text(step * 3 + loss[:20], encoding="utf-8")  # a record being written
+    tail = RecordTail(metrics)
+    assert tail.read_new() == []
+    with open(metrics, "a", encoding="utf-8") as f:
+        f.write(loss[20:] + "\n" + step + '{"kind": "timestep_loss" damaged\n')
+    assert tail.read_new() == [json.loads(loss)]
+    assert tail.read_new() == [] and tail.offset == metrics.stat().st_size
