@@ -128,6 +128,8 @@ class GenerativeRunView(QWidget):
         self._pending = False
         at_end = self.slider.value() == self.slider.maximum()
         samples, losses = self._read_records()
+        if not (samples or losses or follow):
+            return  # nothing new (a run of another task, or a validation without records): nothing to draw
         self.samples += samples
         self.losses += losses
         self.slider.blockSignals(True)
