@@ -3,7 +3,8 @@
 ``fieldcast train --data FILE`` without a recipe, and the Train panel's "default for this dataset", use
 :func:`default_recipe`. Field data (a grid) gets the UNet rollout family sized to the grid: a residual
 ResUNet predicting the change of every state channel from the current state and the control channels,
-one step at a time; per-sample data (a 1×1 grid, e.g. a trajectory) gets the streaming LSTM. The recipe
+one step at a time; per-sample data (a 1×1 grid, e.g. a trajectory) gets the streaming LSTM; (condition,
+target) data of kind ``generative`` gets conditional diffusion with the Swin-conditioned UNet. The recipe
 says ``system: auto`` so it fits any file with the same fields, and ``data.split: auto`` so a file with
 fewer than three trajectories is cut along time rather than validated on its own training frames.
 """
@@ -37,6 +38,8 @@ def default_recipe(dataset: Any) -> dict[str, Any]:
     spec = dataset.spec
     grid = tuple(int(n) for n in dataset.grid)
     description = f"default recipe for {getattr(dataset, 'path', 'the dataset')}"
+    if spec.kind == "generative":
+        return _generative_recipe(dataset, grid, description)
     if grid == (1, 1) or spec.kind == "sequence":
         return {
             "name": default_recipe_name(dataset),
@@ -62,4 +65,33 @@ def default_recipe(dataset: Any) -> dict[str, Any]:
         "optim": {"name": "adamw", "lr": 1e-3, "grad_clip": 1.0},
         "scheduler": {"name": "cosine_restarts", "warmup_steps": 20, "restart_period": 1000},
         "train": {"epochs": 10, "log_every": 10, "rollout_horizons": [5, 20], "rollout_test_trajectories": 2},
+    }
+
+
+def _generative_recipe(dataset: Any, grid: tuple[int, ...], description: str) -> dict[str, Any]:
+    """Conditional diffusion with the Swin-conditioned UNet, as deep as the grid halves evenly (up to 4
+    levels, the coarsest at least 4 cells)."""
+    levels = 1
+    while levels < 4 and all(n % 2**levels == 0 and n // 2**levels >= 4 for n in grid):
+        levels += 1
+    stages = max(1, min(3, levels - 1))
+    return {
+        "name": default_recipe_name(dataset),
+        "description": description + " (conditional diffusion, Swin-conditioned UNet)",
+        "system": "auto",
+        "task": "generative",
+        "data": {"split": "auto", "batch_size": 8},
+        "model": {
+            "name": "diffusion_unet",
+            "args": {
+                "widths": [16, 32, 64, 128][: max(levels, 2)],
+                "swin_depths": [2] * stages,
+                "swin_heads": [2, 4, 8][:stages],
+                "window": 8,
+            },
+        },
+        "generative": {"objective": "diffusion", "sample_steps": 20},
+        "optim": {"name": "adam", "lr": 1e-3, "grad_clip": 1.0},
+        "scheduler": {"name": "linear", "warmup_steps": 50},
+        "train": {"epochs": 10, "log_every": 10},
     }

@@ -75,3 +75,26 @@ def test_bad_configurations_are_refused():
         _model(grid=[18, 18])
     with pytest.raises(ValueError, match="one entry per stage"):
         _model(swin_heads=[1])
+
+
+def test_windows_shrink_to_tile_a_map_they_do_not_divide():
+    block = SwinBlock(8, 2, 8, 4, (12, 12))  # 12 tokens: 8-token windows do not tile it, 6 do
+    assert block.window == 6 and block.shift == 3
+    x = torch.randn(2, 12, 12, 8)
+    assert block(x).shape == x.shape
+
+
+def test_a_generative_dataset_without_a_recipe_gets_conditional_diffusion(tmp_path):
+    from generative_data import write
+
+    from fieldcast.engine.data import open_dataset
+    from fieldcast.training.config import recipe_from_dict
+    from fieldcast.training.defaults import default_recipe
+    from fieldcast.training.trainer import Trainer
+
+    data = open_dataset(write(tmp_path / "g.h5", trajectories=4, frames=2, n=24))
+    recipe = default_recipe(data)
+    assert recipe["task"] == "generative" and recipe["model"]["name"] == "diffusion_unet"
+    recipe["train"] = {"epochs": 1, "max_steps": 1, "device": "cpu", "amp": False, "validate_every": 0}
+    events = list(Trainer(recipe_from_dict(recipe), data, None).run())
+    assert events[-1].status == "completed"

@@ -142,6 +142,9 @@ class SwinBlock(nn.Module):
         super().__init__()
         if min(res) <= window:  # one window covers the map: nothing to shift
             window, shift = min(res), 0
+        while res[0] % window or res[1] % window:  # windows tile the map: the largest that fits
+            window -= 1
+        shift = min(shift, window // 2)
         self.window, self.shift, self.res = window, shift, res
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, heads, window)
