@@ -97,11 +97,10 @@ class GenerativeStep(nn.Module):
 
 
 def clip_bounds(norm: dict[str, Any]) -> tuple[float, float]:
-    """Normalised bounds of x0 estimates: the target's training range widened by 10 % on each side."""
+    """Normalised bounds of x0 estimates: the target's training range (Ho et al. clip x0 to [-1, 1])."""
     lo, hi = norm["target_range"]
-    margin = 0.1 * (hi - lo)
     m, s = norm["target_mean"], norm["target_std"]
-    return (lo - margin - m) / s, (hi + margin - m) / s
+    return (lo - m) / s, (hi - m) / s
 
 
 @torch.no_grad()
