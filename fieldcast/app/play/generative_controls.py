@@ -5,7 +5,7 @@ Plain widget boxes with named children; the page (:mod:`fieldcast.app.play.gener
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -31,19 +31,45 @@ TOOLS = {"Building": "paint", "Erase": "erase", "Transmitter": "transmitter"}
 
 
 class ModelBox(QGroupBox):
-    """Which source's default model runs, the model file in use, and a button to open another."""
+    """The source, the models of that source to choose from (shipped, exported from runs, opened), the
+    model in use, and a button to open another file."""
+
+    sig_model_chosen = Signal(str)
+    """The user chose a model of the list (its path)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
         self.source_combo = QComboBox(objectName="generative_source")
         for key, layout in SOURCES.items():
             self.source_combo.addItem(layout.label, key)
+        self.model_combo = QComboBox(objectName="generative_models")
+        self.model_combo.setMinimumContentsLength(16)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_label = QLabel("No model", objectName="generative_model_label", wordWrap=True)
         self.open_button = QPushButton("Open model…", objectName="generative_open_model")
         form = QFormLayout(self)
         form.addRow("Source", self.source_combo)
+        form.addRow("Model", self.model_combo)
         form.addRow("In use", self.model_label)
         form.addRow(self.open_button)
+        self.model_combo.activated.connect(self._on_model_activated)
+
+    def set_models(self, models: list[tuple[str, str]], current: str | None) -> None:
+        """Offer ``models`` (label, path), with ``current`` selected (a placeholder when it is None)."""
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        if current is None or current not in [path for _, path in models]:
+            self.model_combo.addItem("— no model —" if not models else "— choose a model —", "")
+        for label, path in models:
+            self.model_combo.addItem(label, path)
+            self.model_combo.setItemData(self.model_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current or "")))
+        self.model_combo.blockSignals(False)
+
+    def _on_model_activated(self, index: int) -> None:
+        path = self.model_combo.itemData(index)
+        if path:
+            self.sig_model_chosen.emit(str(path))
 
     @property
     def source(self) -> str:

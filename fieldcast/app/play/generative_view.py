@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
+from fieldcast.app.paths import app_paths
 from fieldcast.app.play.generative_condition import (
     SOURCES,
     ConditionError,
@@ -38,6 +39,7 @@ from fieldcast.app.play.generative_maps import condition_picture
 from fieldcast.app.play.generative_results import GenerationPictures
 from fieldcast.app.play.job_progress import JobProgressBox
 from fieldcast.app.play.model_opening import ModelOpener
+from fieldcast.app.play.model_picker import run_models
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import Progress
@@ -75,8 +77,12 @@ class GenerativeView(QWidget):
     sig_file_opened = Signal(str)
     """A model file opened successfully (path), for the recent files."""
 
-    def __init__(self, model: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, model: Path | None = None, runs: Path | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
+        self.runs = runs  # exported models of this folder's runs are offered (None: the app's runs folder)
+        self.opened: list[Path] = []  # files opened by hand, offered again
         self.session: Any = None  # fieldcast.engine.generative.GenerativeSession
         self.model_path: Path | None = None
         self.drawings = {source: DrawnCondition(source) for source in SOURCES}
@@ -139,6 +145,7 @@ class GenerativeView(QWidget):
     def _connect(self) -> None:
         self.model_box.source_combo.currentIndexChanged.connect(self._on_source_changed)
         self.model_box.open_button.clicked.connect(self._on_open_model_clicked)
+        self.model_box.sig_model_chosen.connect(lambda path: self.open_model(Path(path)))
         self.condition_box.sig_mode_changed.connect(self._on_mode_changed)
         self.condition_box.open_button.clicked.connect(self._on_open_dataset_clicked)
         self.condition_box.sample_spin.valueChanged.connect(self._on_sample_changed)
@@ -163,6 +170,7 @@ class GenerativeView(QWidget):
                     self.show_message(_no_model_text(self.source))
                 else:
                     self.open_model(path)
+            self.refresh_models()
 
     def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.timer.stop()
@@ -220,6 +228,8 @@ class GenerativeView(QWidget):
             self.show_message(f"Cannot use {path}: {problem}" if str(path) not in problem else problem)
             return False
         self.session, self.model_path = session, path
+        if path not in self.opened and path != default_generative_model(session.info.source or "radio"):
+            self.opened.append(path)
         info = session.info
         if info.source in SOURCES and info.source != self.source:
             self.model_box.set_source(info.source)
@@ -239,8 +249,32 @@ class GenerativeView(QWidget):
         else:
             self.show_message("")
         self._show_condition()
+        self.refresh_models()
         self.sig_file_opened.emit(str(path))
         return True
+
+    def refresh_models(self) -> None:
+        """List the models of the current source: the shipped one, those exported from runs (newest first),
+        and the files opened by hand."""
+        from fieldcast.engine.generative import load_generative_checked
+        from fieldcast.engine.runtime import ModelError
+
+        source = self.source
+        models: list[tuple[str, str]] = []
+        shipped = default_generative_model(source)
+        if shipped is not None:
+            models.append((f"Shipped {source} model", str(shipped)))
+        runs = self.runs if self.runs is not None else app_paths().runs
+        for path in run_models(runs) + self.opened:
+            try:
+                _, info = load_generative_checked(path)
+            except ModelError:
+                continue  # not a generative model (or not a readable one): another page's file
+            if info.source in ("", source) and str(path) not in [p for _, p in models]:
+                label = f"Run {path.parent.name}" if path.parent.parent == runs else path.name
+                models.append((label, str(path)))
+        current = str(self.model_path) if self.model_path is not None else None
+        self.model_box.set_models(models, current)
 
     def load_model(self, path: Path, provider: str = "") -> bool:
         return self.open_model(path)
@@ -439,6 +473,8 @@ class GenerativeView(QWidget):
                 if default is None or not self.open_model(default):
                     self.show_message(_no_model_text(source))
         self._show_condition()
+        if self._started:
+            self.refresh_models()
 
     def _on_mode_changed(self, mode: str) -> None:
         self.draw_box.setEnabled(mode == "draw")

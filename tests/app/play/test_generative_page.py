@@ -256,3 +256,35 @@ def test_a_regression_model_gives_one_answer_without_spread(qtbot, tmp_path_fact
         assert view.spread_view.data.max() == 0.0 and "spread–error" not in view.readouts.text()
     finally:
         view.shutdown()
+
+
+def test_the_model_list_offers_the_runs_models_of_the_source(qtbot, tiny, tiny_ir, tmp_path):
+    import shutil
+
+    from fieldcast.app.play.generative_view import GenerativeView
+
+    runs = tmp_path / "runs"
+    for name, made in (("radio_run", tiny), ("ir_run", tiny_ir)):
+        (runs / name).mkdir(parents=True)
+        shutil.copy(made.model, runs / name / "model.onnx")
+    (runs / "broken").mkdir()
+    (runs / "broken" / "model.onnx").write_bytes(b"not onnx")
+    view = GenerativeView(runs=runs)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    try:
+        combo = view.model_box.model_combo
+        labels = [combo.itemText(i) for i in range(combo.count())]
+        assert "Run radio_run" in labels and "Run ir_run" not in labels and "Run broken" not in labels
+        if view.session is None:  # no shipped radio model: choose the run's with the keyboard
+            combo.setFocus()
+            while combo.currentText() != "Run radio_run":
+                QTest.keyClick(combo, Qt.Key.Key_Down)
+            qtbot.waitUntil(lambda: view.model_path == runs / "radio_run" / "model.onnx", timeout=30_000)
+            assert view.sampling.generate_button.isEnabled() and not view.message.isVisible()
+        view.model_box.set_source("ir")
+        labels = [combo.itemText(i) for i in range(combo.count())]
+        assert "Run ir_run" in labels and "Run radio_run" not in labels
+    finally:
+        view.shutdown()
