@@ -117,7 +117,7 @@ class PlayPanel(Panel):
         self.melt = MeltView(runs if runs is not None else app_paths().runs)
         self.field = FieldView(runs if runs is not None else app_paths().runs)
         self.stress = StressView()
-        self.generative = GenerativeView()
+        self.generative = GenerativeView(runs=runs if runs is not None else app_paths().runs)
         self.system_combo = QComboBox()
         self.system_combo.setObjectName("play_system")
         self.system_combo.addItems([label for label, _ in self.SYSTEMS])
