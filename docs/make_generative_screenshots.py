@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             "no radio model: give one with --model (fieldcast/resources/models/radio_default.onnx is absent)"
         )
         return 2
+    args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     view = GenerativeView(model=args.model)
     view.resize(1300, 820)

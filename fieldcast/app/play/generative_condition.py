@@ -117,6 +117,38 @@ class DrawnCondition:
     path: list[tuple[float, float]] = field(default_factory=list)
     power: float = 150.0
     speed: float = 500.0
+    _stroke: tuple[float, float, float] | None = field(default=None, repr=False)  # last (x, y), value
+
+    # The mouse ----------------------------------------------------------------------------------------
+    def press(self, x: float, y: float, tool: str, radius: float, erase: bool = False) -> None:
+        """A press at cell (x, y): start a laser path (infrared), place the transmitter (``tool``
+        "transmitter"), or start painting (``tool`` "paint") or erasing ("erase", or ``erase``) buildings."""
+        if self.source == "ir":
+            self.add_path_point(x, y, start=True)
+        elif tool == "transmitter":
+            self.place_transmitter(x, y)
+        else:
+            value = 0.0 if erase or tool == "erase" else 1.0
+            self.paint(x, y, radius, value)
+            self._stroke = (x, y, value)
+
+    def drag(self, x: float, y: float, tool: str, radius: float) -> bool:
+        """The pressed mouse moved to (x, y): extend the path or the stroke, or move the transmitter; True
+        if the drawing changed."""
+        if self.source == "ir":
+            return self.add_path_point(x, y)
+        if self._stroke is not None:
+            x0, y0, value = self._stroke
+            self.paint_stroke((x0, y0), (x, y), radius, value)
+            self._stroke = (x, y, value)
+            return True
+        if tool == "transmitter":
+            self.place_transmitter(x, y)
+            return True
+        return False
+
+    def release(self) -> None:
+        self._stroke = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

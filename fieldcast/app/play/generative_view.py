@@ -36,37 +36,25 @@ from fieldcast.app.play.generative_job import (
     generation_job,
 )
 from fieldcast.app.play.generative_maps import condition_picture
+from fieldcast.app.play.generative_models import (
+    default_generative_model,
+    models_of_source,
+    no_model_text,
+)
 from fieldcast.app.play.generative_results import GenerationPictures
 from fieldcast.app.play.job_progress import JobProgressBox
 from fieldcast.app.play.model_opening import ModelOpener
-from fieldcast.app.play.model_picker import run_models
 from fieldcast.app.play.sidebar import message_label, sidebar_scroll
 from fieldcast.app.workers import JobWorker
 from fieldcast.engine.jobs import Progress
-from fieldcast.resources import resource_path
 
-__all__ = ["GenerativeView", "default_generative_model"]
+__all__ = ["GenerativeView", "default_generative_model"]  # the latter re-exported for the panel and tests
 
 log = logging.getLogger("fieldcast.app.play")
 
 _DISPLAY_MS = 33
 MODEL_FILTER = "Generative models (*.onnx)"
 DATASET_FILTER = "Datasets (*.h5 *.hdf5)"
-
-
-def default_generative_model(source: str) -> Path | None:
-    """The shipped model of ``source`` ("radio" or "ir"), if this installation has it."""
-    path = resource_path("models", SOURCES[source].default_model)
-    return path if path.is_file() else None
-
-
-def _no_model_text(source: str) -> str:
-    name = SOURCES[source].default_model
-    return (
-        f"No {source} model: this installation has no fieldcast/resources/models/{name}. Train one "
-        f"(Train panel, thermal-imaging recipes), export it and open it with Open model…; the condition "
-        "can be drawn meanwhile."
-    )
 
 
 class GenerativeView(QWidget):
@@ -95,8 +83,6 @@ class GenerativeView(QWidget):
         self.worker_label = ""  # where the running generation's reference comes from
         self._step: DenoiseStep | None = None
         self._dirty = False
-        self._stroke: tuple[float, float] | None = None
-        self._erasing = False
         self._initial_model = model
         self._started = False
         self.opener = ModelOpener(self)
@@ -167,7 +153,7 @@ class GenerativeView(QWidget):
             if self.session is None:
                 path = self._initial_model or default_generative_model(self.source)
                 if path is None:
-                    self.show_message(_no_model_text(self.source))
+                    self.show_message(no_model_text(self.source))
                 else:
                     self.open_model(path)
             self.refresh_models()
@@ -254,27 +240,10 @@ class GenerativeView(QWidget):
         return True
 
     def refresh_models(self) -> None:
-        """List the models of the current source: the shipped one, those exported from runs (newest first),
-        and the files opened by hand."""
-        from fieldcast.engine.generative import load_generative_checked
-        from fieldcast.engine.runtime import ModelError
-
-        source = self.source
-        models: list[tuple[str, str]] = []
-        shipped = default_generative_model(source)
-        if shipped is not None:
-            models.append((f"Shipped {source} model", str(shipped)))
+        """List the models of the current source to choose from."""
         runs = self.runs if self.runs is not None else app_paths().runs
-        for path in run_models(runs) + self.opened:
-            try:
-                _, info = load_generative_checked(path)
-            except ModelError:
-                continue  # not a generative model (or not a readable one): another page's file
-            if info.source in ("", source) and str(path) not in [p for _, p in models]:
-                label = f"Run {path.parent.name}" if path.parent.parent == runs else path.name
-                models.append((label, str(path)))
         current = str(self.model_path) if self.model_path is not None else None
-        self.model_box.set_models(models, current)
+        self.model_box.set_models(models_of_source(self.source, runs, self.opened), current)
 
     def load_model(self, path: Path, provider: str = "") -> bool:
         return self.open_model(path)
@@ -311,7 +280,7 @@ class GenerativeView(QWidget):
         if self.busy:
             return False
         if self.session is None:
-            self.show_message(_no_model_text(self.source))
+            self.show_message(no_model_text(self.source))
             return False
         request = self._request()
         if request is None:
@@ -407,7 +376,7 @@ class GenerativeView(QWidget):
 
     def _update_generate(self) -> None:
         self.sampling.generate_button.setEnabled(self.session is not None and not self.busy)
-        tip = "Generate samples of this condition" if self.session else _no_model_text(self.source)
+        tip = "Generate samples of this condition" if self.session else no_model_text(self.source)
         self.sampling.generate_button.setToolTip(tip)
 
     def _set_busy(self, busy: bool) -> None:
@@ -421,38 +390,18 @@ class GenerativeView(QWidget):
             return
         if self.fixed is not None and self.source == "ir":
             self.fixed = None  # drawing replaces a random scene
-        drawing = self.drawing
-        if self.source == "ir":
-            drawing.add_path_point(x, y, start=True)
-        else:
-            tool = self.draw_box.tool
-            if tool == "transmitter":
-                drawing.place_transmitter(x, y)
-            else:
-                self._erasing = tool == "erase" or button == Qt.MouseButton.RightButton
-                drawing.paint(x, y, self.draw_box.brush.value(), 0.0 if self._erasing else 1.0)
-                self._stroke = (x, y)
+        erase = button == Qt.MouseButton.RightButton
+        self.drawing.press(x, y, self.draw_box.tool, self.draw_box.brush.value(), erase)
         self._show_condition()
 
     def _on_condition_moved(self, x: float, y: float) -> None:
         if self.busy or self.condition_box.mode != "draw":
             return
-        drawing = self.drawing
-        if self.source == "ir":
-            if not drawing.add_path_point(x, y):
-                return
-        elif self._stroke is not None:
-            value = 0.0 if self._erasing else 1.0
-            drawing.paint_stroke(self._stroke, (x, y), self.draw_box.brush.value(), value)
-            self._stroke = (x, y)
-        elif self.draw_box.tool == "transmitter":
-            drawing.place_transmitter(x, y)
-        else:
-            return
-        self._show_condition()
+        if self.drawing.drag(x, y, self.draw_box.tool, self.draw_box.brush.value()):
+            self._show_condition()
 
     def _on_condition_released(self) -> None:
-        self._stroke = None
+        self.drawing.release()
 
     # Slots ----------------------------------------------------------------------------------------------
     def _on_source_changed(self, *_args) -> None:
@@ -471,7 +420,7 @@ class GenerativeView(QWidget):
             if self._started:
                 default = default_generative_model(source)
                 if default is None or not self.open_model(default):
-                    self.show_message(_no_model_text(source))
+                    self.show_message(no_model_text(source))
         self._show_condition()
         if self._started:
             self.refresh_models()
