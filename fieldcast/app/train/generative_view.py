@@ -28,6 +28,7 @@ from fieldcast.app.train.generative_records import (
     load_generative_samples,
 )
 from fieldcast.engine.run_folder import RunFolderError
+from fieldcast.widgets.loss_plot import PALETTE, LossPlot
 
 __all__ = ["EMPTY", "GenerativeRunView"]
 
@@ -66,26 +67,16 @@ class GenerativeRunView(QWidget):
         self.pairs_view.setBackground("w")
         self.samples_view = pg.GraphicsLayoutWidget()
         self.samples_view.setBackground("w")
-        self.timestep_plot = pg.PlotWidget(background="w")
+        self.timestep_plot = LossPlot(
+            "Validation loss by diffusion timestep",
+            "diffusion timestep (0: almost clean, high: almost pure noise)",
+            "loss",
+            log_y=True,
+            refresh_hz=None,
+        )
         self.timestep_plot.setObjectName("generative_timestep_loss")
-        item = self.timestep_plot.getPlotItem()
-        item.setTitle("Validation loss by diffusion timestep", color="#333", size="10pt")
-        item.setLabel("bottom", "diffusion timestep (0: almost clean, high: almost pure noise)")
-        item.setLabel("left", "loss")
-        item.setLogMode(y=True)
-        item.showGrid(x=True, y=True, alpha=0.25)
-        self.first_curve = item.plot(
-            [], [], pen=pg.mkPen("#aaaaaa", width=1), symbol="o", symbolSize=4, name="first validation"
-        )
-        self.latest_curve = item.plot(
-            [],
-            [],
-            pen=pg.mkPen("#0072B2", width=1.5),
-            symbol="o",
-            symbolSize=5,
-            symbolBrush="#0072B2",
-            name="newest validation",
-        )
+        self.timestep_plot.add_curve("first", "first validation", color="#aaaaaa", symbol="o")
+        self.timestep_plot.add_curve("latest", "newest validation", color=PALETTE[0], symbol="o")
         self.timestep_plot.setMaximumHeight(200)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Validation"))
@@ -186,7 +177,7 @@ class GenerativeRunView(QWidget):
             return
         n, s = loaded.truths.shape[0], loaded.samples.shape[0]
         epoch = f", epoch {record.epoch}" if record.epoch is not None else ""
-        units = f" ({loaded.units})" if loaded.units else ""
+        units = f" ({loaded.units})" if loaded.units not in ("", "1") else ""
         self.position.setText(
             f"Validation {index + 1} of {len(self.samples)} (step {record.step}{epoch}), "
             f"{loaded.target or 'target'}{units}. Left: {min(n, _ROWS)} of {n} validation conditions, truth, "
@@ -223,23 +214,24 @@ class GenerativeRunView(QWidget):
             _image(self.samples_view, k // columns, k % columns, image, cmap, lv, title)
 
     def _draw_losses(self) -> None:
+        plot = self.timestep_plot
         if not self.losses:
-            self.first_curve.setData([], [])
-            self.latest_curve.setData([], [])
+            for key in ("first", "latest"):
+                plot.set_points(key, [], [])
+            plot.flush()
             return
         first, latest = self.losses[0], self.losses[-1]
-        for curve, loss in ((self.first_curve, first), (self.latest_curve, latest)):
-            keep = np.isfinite(loss.values) & (loss.values > 0)
-            curve.setData(loss.centres[keep], loss.values[keep])
         several = len(self.losses) > 1
-        self.first_curve.setVisible(several)
-        title = f"Validation loss by diffusion timestep (step {latest.step})"
-        if several:
-            title = (
-                f"Validation loss by diffusion timestep: newest validation in blue (step {latest.step}), "
-                f"first in grey (step {first.step})"
-            )
-        self.timestep_plot.getPlotItem().setTitle(title, color="#333", size="10pt")
+        plot.set_points("first", first.centres if several else [], first.values if several else [])
+        plot.set_points("latest", latest.centres, latest.values)  # empty bins (NaN) are left out
+        plot.flush()
+        # The timesteps are a fixed domain: show all of it, not room for a curve to grow into.
+        c = latest.centres
+        half = (c[1] - c[0]) / 2 if len(c) > 1 else 0.5
+        plot.getPlotItem().setXRange(float(c[0] - half), float(c[-1] + half), padding=0.02)
+        steps = f"newest: step {latest.step}; first: step {first.step}" if several else f"step {latest.step}"
+        title = f"Validation loss by diffusion timestep ({steps})"
+        plot.getPlotItem().setTitle(title, color="#333", size="10pt")
 
     # Slots --------------------------------------------------------------------------------------------
     def _on_later_timeout(self) -> None:

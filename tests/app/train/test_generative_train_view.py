@@ -69,10 +69,12 @@ def test_the_view_shows_every_validation_of_a_real_run(qtbot, tiny):
     latest = [r for r in records if r["kind"] == "timestep_loss"][-1]
     edges = np.asarray(latest["bins"])
     keep = [v is not None for v in latest["values"]]
-    xs, ys = view.latest_curve.getData()
+    xs, ys = view.timestep_plot.points("latest")
     np.testing.assert_allclose(xs, ((edges[:-1] + edges[1:]) / 2)[keep])
-    np.testing.assert_allclose(10**ys, [v for v in latest["values"] if v is not None], rtol=1e-6)  # log axis
-    assert view.first_curve.isVisible()
+    np.testing.assert_allclose(ys, [v for v in latest["values"] if v is not None], rtol=1e-6)
+    assert view.timestep_plot.drawn_count("latest") == sum(keep)
+    oldest = [r for r in records if r["kind"] == "timestep_loss"][0]
+    assert view.timestep_plot.drawn_count("first") == sum(v is not None for v in oldest["values"])
 
 
 def test_damaged_records_and_files_are_named_not_fatal(qtbot, tiny, tmp_path):
