@@ -212,6 +212,8 @@ class GenerativeView(QWidget):
         except Exception as exc:  # ModelError, or ONNX Runtime refusing a file it was handed
             problem = getattr(exc, "problem", None) or str(exc)
             self.show_message(f"Cannot use {path}: {problem}" if str(path) not in problem else problem)
+            if self._started:
+                self.refresh_models()  # the list shows the model still in use
             return False
         self.session, self.model_path = session, path
         if path not in self.opened and path != default_generative_model(session.info.source or "radio"):
