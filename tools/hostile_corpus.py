@@ -604,19 +604,24 @@ def _run_cases(folder: Path, run: Path, good: Path) -> list[Case]:
 # ------------------------------------------------------------------------------------------------ the corpus
 
 
-def build_hostile_corpus(folder: str | os.PathLike) -> list[Case]:
-    """Write every hostile file into ``folder`` and return the cases; also writes ``hostile.json``."""
+def build_hostile_corpus(folder: str | os.PathLike, runs: bool = True) -> list[Case]:
+    """Write every hostile file into ``folder`` and return the cases; also writes ``hostile.json``.
+
+    ``runs=False`` leaves out the run folders, which need a short training and an export (minutes on a
+    busy machine); the commands that take a model are then given the shipped smoke model.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     good = _good_dataset(folder)
-    run = _trained_run(folder, good)
-    model = run / "model.onnx"
+    run = _trained_run(folder, good) if runs else None
+    model = run / "model.onnx" if run is not None else SMOKE_MODEL
     cases = _hdf5_cases(folder, good, model)
     cases += _import_cases(folder)
     cases += _gcode_cases(folder)
     cases += _onnx_cases(folder, good)
     cases += _recipe_cases(folder, good)
-    cases += _run_cases(folder, run, good)
+    if run is not None:
+        cases += _run_cases(folder, run, good)
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "case ids must be unique"
     (folder / "hostile.json").write_text(json.dumps([asdict(c) for c in cases], indent=1))
