@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fieldcast.engine.jobs import CancelToken, Progress
+from fieldcast.engine.limits import BudgetError
 from fieldcast.engine.runtime import ModelError
 from fieldcast.engine.sequence_runtime import SequenceSession, is_sequence_model
 from fieldcast.engine.systems.trajectory import INPUTS, OUT_HZ, PROFILE, TARGETS, Machine
@@ -219,7 +220,13 @@ def trajectory_job(
             return
     token.raise_if_cancelled()
     if sim is None:
-        sim = yield from iter_simulate_toolpath(toolpath, machine, rng=np.random.default_rng(0), token=token)
+        try:
+            sim = yield from iter_simulate_toolpath(
+                toolpath, machine, rng=np.random.default_rng(0), token=token
+            )
+        except BudgetError as exc:  # hours of dwells or a feed of almost nothing: refused before allocating
+            yield TrajectoryFailed(ticket, f"{path}: {exc}")
+            return
     token.raise_if_cancelled()
     samples = int(sim["time"].size)
     yield Progress("physics", 0, None, "running the printer's physics filter")
