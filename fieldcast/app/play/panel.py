@@ -13,6 +13,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,6 +57,17 @@ __all__ = ["PlayPanel"]
 log = logging.getLogger("fieldcast.app.play")
 
 _DISPLAY_MS = 16
+
+
+def _open_checked(path: str, provider: str, size: int) -> ModelBackend:
+    """Open a smoke model and run one step of zeros: a graph whose outputs differ from what its metadata
+    declares fails here, naming the file, instead of after the page says it is playing."""
+    backend = ModelBackend(path, [provider] if provider else None)
+    info = backend.info
+    if not info.recurrent:
+        nx, ny = info.grid if info.grid and backend.check_grid(size, size) else (size, size)
+        backend.session.run(np.zeros((1, len(info.input_channels), nx, ny), np.float32))
+    return backend
 
 
 class PlayPanel(Panel):
@@ -321,7 +333,7 @@ class PlayPanel(Panel):
             return True
         try:
             # In a worker with a time limit: a hostile graph can keep ONNX Runtime busy for minutes.
-            backend = self.opener.run(path, lambda: ModelBackend(path, [provider] if provider else None))
+            backend = self.opener.run(path, lambda: _open_checked(path, provider, self.simulation.size))
         except Exception as exc:  # ModelError, or onnxruntime failing on a file it accepted
             self.show_message(f"Cannot play this model. {exc}")
             return False
