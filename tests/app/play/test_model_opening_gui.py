@@ -1,7 +1,7 @@
 """Opening a model never freezes the window: the opening runs in a worker under a time limit.
 
-A few hundred bytes of graph can keep ONNX Runtime busy for seconds or minutes (it folds constants while it
-builds the session: here a product of two 2048 × 2048 matrices made from nothing). Opened in the Play pages,
+A few kilobytes of graph can keep ONNX Runtime busy for seconds or minutes (it folds constants while it
+builds the session: here 96 products of 1024 × 1024 matrices made from nothing). Opened in the Play pages,
 such a file leaves the event loop turning (a 10 ms heartbeat keeps firing, the "Opening…" box shows), and
 ends in one line naming the file; Cancel, clicked with the mouse, stops the waiting at once; a good model
 opens as before.
