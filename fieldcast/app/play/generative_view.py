@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from fieldcast.app.paths import app_paths
 from fieldcast.app.play.generative_condition import (
@@ -119,9 +119,13 @@ class GenerativeView(QWidget):
         self.mean_view, self.spread_view, self.error_view = p.mean_view, p.spread_view, p.error_view
         self.sample_views, self.readouts = p.sample_views, p.readouts
         self.message = message_label("generative_message")
+        # The maps have fixed sizes: in a small window they scroll instead of setting its minimum size.
+        scroll = QScrollArea(widgetResizable=True, objectName="generative_pictures_scroll")
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.pictures)
         view = QVBoxLayout()
         view.addWidget(self.message)
-        view.addWidget(self.pictures, 1)
+        view.addWidget(scroll, 1)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(sidebar_scroll(side))
