@@ -266,8 +266,10 @@ class GenerativeSession:
             self._mean = float(norm.get("target_mean", 0.0))
             self._std = float(norm.get("target_std", 1.0))
             lo, hi = info.data_range
-            # x0 estimates are clipped to the training range (Ho et al.'s clip_denoised to [-1, 1])
-            self._clip = ((lo - self._mean) / self._std, (hi - self._mean) / self._std)
+            # x0 estimates are clipped to the training range widened by 10 % on each side: a clip at the
+            # range itself pushes the clipped excess into the noise estimate and leaves a biased background
+            margin = 0.1 * (hi - lo)
+            self._clip = ((lo - margin - self._mean) / self._std, (hi + margin - self._mean) / self._std)
 
     # ------------------------------------------------------------ one graph call
 

@@ -97,10 +97,12 @@ class GenerativeStep(nn.Module):
 
 
 def clip_bounds(norm: dict[str, Any]) -> tuple[float, float]:
-    """Normalised bounds of x0 estimates: the target's training range (Ho et al. clip x0 to [-1, 1])."""
+    """Normalised bounds of x0 estimates: the target's training range widened by 10 % on each side (a clip at
+    the range itself moves the clipped excess into the noise estimate and biases flat backgrounds)."""
     lo, hi = norm["target_range"]
     m, s = norm["target_mean"], norm["target_std"]
-    return (lo - m) / s, (hi - m) / s
+    margin = 0.1 * (hi - lo)
+    return (lo - margin - m) / s, (hi + margin - m) / s
 
 
 @torch.no_grad()
