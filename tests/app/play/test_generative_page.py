@@ -288,3 +288,11 @@ def test_the_model_list_offers_the_runs_models_of_the_source(qtbot, tiny, tiny_i
         assert "Run ir_run" in labels and "Run radio_run" not in labels
     finally:
         view.shutdown()
+
+
+def test_the_window_opens_a_generative_model_in_play(window, qtbot, tiny):
+    """As ``fieldcast play MODEL``, File > Open or a drop do: the model lands on the generative page."""
+    assert window.open_paths([tiny.model]) == []  # nothing refused
+    play = window.panels["play"]
+    qtbot.waitUntil(lambda: play.pages.currentWidget() is play.generative, timeout=10_000)
+    assert play.generative.model_path == tiny.model and not play.generative.message.isVisible()
