@@ -41,6 +41,7 @@ class SourceLayout:
     units: str
     cmap: str
     default_model: str
+    range_tail: float = 0.0  # percent of values left out at each end of the colour scale
 
 
 SOURCES: dict[str, SourceLayout] = {
@@ -51,6 +52,7 @@ SOURCES: dict[str, SourceLayout] = {
         "dBm",
         "viridis",
         "radio_default.onnx",
+        0.5,
     ),
     "ir": SourceLayout(
         "Infrared frame of laser melting",

@@ -29,14 +29,17 @@ def _qimage(rgb: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
 
 
-def shared_range(*maps: np.ndarray | None) -> tuple[float, float]:
-    """One value range (0.5th to 99.5th percentile of all finite values) so maps compare by colour."""
+def shared_range(*maps: np.ndarray | None, tail: float = 0.0) -> tuple[float, float]:
+    """One value range for ``maps`` so they compare by colour: from the ``tail`` to the 100 - ``tail``
+    percentile of their finite values (``tail`` 0: lowest to highest). A radio map leaves out its
+    transmitter's peak cell (tail 0.5); an infrared frame keeps all (its melt pool is a few hot pixels and
+    the point of the picture)."""
     values = [np.asarray(m, float).ravel() for m in maps if m is not None]
     data = np.concatenate(values) if values else np.zeros(0)
     data = data[np.isfinite(data)]
     if not data.size:
         return 0.0, 1.0
-    lo, hi = (float(v) for v in np.percentile(data, [0.5, 99.5]))
+    lo, hi = (float(v) for v in np.percentile(data, [tail, 100.0 - tail]))
     if hi - lo < 1e-9:
         pad = max(abs(hi) * 0.05, 1e-3)
         return lo - pad, hi + pad

@@ -56,6 +56,7 @@ class GenerationPictures(QWidget):
         self.error_view = MapView("Mean − reference", "generative_error", _BIG)
         self.sample_views: list[MapView] = []
         self.steps_seen = 0  # denoising steps drawn since the last clear
+        self.tail = 0.0  # percent of values the colour scales leave out at each end (see shared_range)
         self.samples_row = QHBoxLayout()
         self.samples_row.setContentsMargins(0, 0, 0, 0)
         self.samples_row.setSpacing(12)
@@ -111,12 +112,12 @@ class GenerationPictures(QWidget):
             self.reference_view.clear("The reference generator's answer appears when you press Generate")
             self.reference_view.set_title("Reference")
             return
-        self.reference_view.show_map(reference, cmap, shared_range(reference), units)
+        self.reference_view.show_map(reference, cmap, shared_range(reference, tail=self.tail), units)
         self.reference_view.set_title(f"Reference ({label})" if label else "Reference")
 
     def show_step(self, step: DenoiseStep, reference: np.ndarray | None, cmap: str, units: str) -> None:
         """Every sample's estimate of the clean map after one denoising step, on the reference's scale."""
-        clim = shared_range(reference) if reference is not None else shared_range(step.x0)
+        clim = shared_range(reference if reference is not None else step.x0, tail=self.tail)
         self.steps_seen += 1
         self.denoise_view.set_title(f"Denoising: step {step.step} of {step.total}, estimate of sample 1")
         self.denoise_view.show_map(step.x0[0], cmap, clim, units)
@@ -128,7 +129,7 @@ class GenerationPictures(QWidget):
     def show_result(self, result: GenerationResult, cmap: str, units: str) -> None:
         """Samples, mean, spread, reference and error of a finished generation, and its scores."""
         samples, mean, spread = result.samples, result.mean, result.spread
-        clim = shared_range(result.reference, mean)
+        clim = shared_range(result.reference, mean, tail=self.tail)
         self.denoise_view.set_title(f"Denoised: {result.steps} steps (sample 1)")
         self.denoise_view.show_map(samples[0], cmap, clim, units)
         self.set_sample_count(samples.shape[0])

@@ -413,6 +413,7 @@ class GenerativeView(QWidget):
     def _on_source_changed(self, *_args) -> None:
         source = self.source
         self.draw_box.set_source(source)
+        self.pictures.tail = SOURCES[source].range_tail
         if self.dataset is not None and self.dataset.source not in ("", source):
             self.dataset.close()
             self.dataset = None
