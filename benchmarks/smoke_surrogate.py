@@ -136,6 +136,20 @@ def time_per_frame(session: ModelSession, size: int, repeats: int = 7) -> tuple[
     return float(np.median(solver_ms)), float(np.median(model_ms))
 
 
+def report_timings(session: ModelSession) -> dict[int, float]:
+    """Solver / model time per simulated frame at 128² and 256², printed as measured."""
+    timings = {}
+    for size in (128, 256):
+        solver_ms, model_ms = time_per_frame(session, size)
+        timings[size] = solver_ms / model_ms
+        print(
+            f"time per simulated frame at {size}²: solver {solver_ms:.2f} ms, model {model_ms:.2f} ms "
+            f"({timings[size]:.1f}x)",
+            flush=True,
+        )
+    return timings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a Fieldcast smoke model (default: the shipped one)")
@@ -143,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=20, help="held-out scenes (default 20)")
     parser.add_argument("--size", type=int, default=128, help="grid of the rollouts (default 128)")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="only the time per simulated frame (RESULT speedup128=... speedup256=...)",
+    )
     args = parser.parse_args(argv)
 
     path = args.model or default_model_path()
@@ -153,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     k = session.info.frames_per_step
     print(f"{path}: {k} frames per call; {args.frames} frames per scene at {args.size}²", flush=True)
 
+    if args.timing_only:
+        timings = report_timings(session)
+        print(f"RESULT speedup128={timings[128]:.1f} speedup256={timings[256]:.1f}")
+        return 0
     scenes = [(name, make_scene(name, args.size)) for name in scene_names()]
     scenes += held_out_scenes(args.held_out, args.size)
     results = {}
@@ -176,15 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     finite = all(r["finite"] for r in results.values())
     worst_speed = max(r["speed_ratio"] for r in results.values()) if finite else float("inf")
 
-    timings = {}
-    for size in (128, 256):
-        solver_ms, model_ms = time_per_frame(session, size)
-        timings[size] = solver_ms / model_ms
-        print(
-            f"time per simulated frame at {size}²: solver {solver_ms:.2f} ms, model {model_ms:.2f} ms "
-            f"({timings[size]:.1f}x)",
-            flush=True,
-        )
+    timings = report_timings(session)
     bounded = {
         name: bounded_share(session, make_scene(name, args.size), args.frames) for name in scene_names()
     }
