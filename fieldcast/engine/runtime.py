@@ -224,6 +224,10 @@ class ModelSession:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._lock = threading.Lock()
         self._binding = self.session.io_binding()
+        # A failing run is raised as a ModelError naming the model; ONNX Runtime's own log of it (a
+        # coloured multi-line record on stderr) would only repeat it without the file's name.
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4
         self._buffers: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
 
     @property
@@ -274,7 +278,7 @@ class ModelSession:
             for name, arr in outputs.items():
                 bind.bind_output(name, "cpu", 0, np.float32, list(arr.shape), arr.ctypes.data)
             try:
-                self.session.run_with_iobinding(bind)
+                self.session.run_with_iobinding(bind, self._run_options)
             except Exception as exc:  # ONNX Runtime's own errors: name the model, keep one line
                 raise ModelError(self.path, f"ONNX Runtime failed to run it ({_first_line(exc)})") from None
         return outputs
