@@ -3,7 +3,8 @@
 For each of the five Play scenes and ``--held-out`` scenes drawn from a seed no training data used, the model
 is rolled out with **no Play bounds** (emitters and colliders re-imposed, density clipped to [0, 1], nothing
 else) for ``--frames`` simulated frames, and the reference solver runs from the same state under the same
-controls. At each checkpoint (10, 50, 100, 200, 400, 1000 frames) it records:
+controls. At each checkpoint (10, 50, 100, 200, 400, 1000 frames; 2000 and 3000 with a longer ``--frames``)
+it records:
 
 - density NMSE against the solver: ``sum((model - solver)²) / sum(solver²)``;
 - total smoke, model / solver (scenes where the solver holds less than 1 unit of smoke are skipped);
@@ -33,7 +34,7 @@ from fieldcast.engine.rollout import Rollout
 from fieldcast.engine.runtime import ModelSession
 from fieldcast.engine.systems.smoke import SmokeScene, sample_scene
 
-CHECKPOINTS = (10, 50, 100, 200, 400, 1000)
+CHECKPOINTS = (10, 50, 100, 200, 400, 1000, 2000, 3000)  # those within --frames
 HELD_OUT_SEED = 20261207  # never used to generate training data
 MIN_SMOKE = 1.0  # below this much smoke in the solver, a ratio of totals says nothing
 
