@@ -175,6 +175,25 @@ def _sample_in_thread(
         return
 
 
+@dataclass
+class RandomCondition:
+    """A condition drawn by the data generator, with its reference target."""
+
+    condition: dict[str, np.ndarray]
+    target: np.ndarray
+
+
+def random_condition_job(token: CancelToken, source: str, seed: int, size: int) -> Iterator[Any]:
+    """Draw a random condition of ``source`` as the generator does (an infrared one runs the melt solver
+    along a random scan, about a second: off the GUI thread)."""
+    from fieldcast.engine.systems.thermal_imaging import sample_condition
+
+    yield Progress("condition", 0, None, "Drawing a random condition…")
+    condition, target = sample_condition(source, np.random.default_rng(seed), size)
+    token.raise_if_cancelled()
+    yield RandomCondition(condition, np.asarray(target, np.float32))
+
+
 def generation_job(token: CancelToken, session: Any, request: GenerationRequest) -> Iterator[Any]:
     """Generate ``request.n`` samples of one condition with ``session`` (a
     :class:`~fieldcast.engine.generative.GenerativeSession`); see the module docstring for the events."""

@@ -33,7 +33,9 @@ from fieldcast.app.play.generative_job import (
     DenoiseStep,
     GenerationRequest,
     GenerationResult,
+    RandomCondition,
     generation_job,
+    random_condition_job,
 )
 from fieldcast.app.play.generative_maps import condition_picture
 from fieldcast.app.play.generative_models import (
@@ -79,6 +81,7 @@ class GenerativeView(QWidget):
         self.reference: np.ndarray | None = None
         self.result: GenerationResult | None = None
         self.worker: JobWorker | None = None
+        self._job = "generate"  # what the worker runs: "generate" or "condition" (a random condition)
         self.last_status = ""
         self.worker_label = ""  # where the running generation's reference comes from
         self._step: DenoiseStep | None = None
@@ -296,6 +299,7 @@ class GenerativeView(QWidget):
         self.result = None
         self._step = None
         self.pictures.steps_seen = 0
+        self._job = "generate"
         self.worker = JobWorker(lambda token: generation_job(token, session, request), name="generate")
         self.worker.sig_event.connect(self._on_job_event)
         self.worker.sig_error.connect(self._on_job_error)
@@ -456,10 +460,22 @@ class GenerativeView(QWidget):
             self._read_sample(index)
 
     def _on_random_clicked(self) -> None:
-        from fieldcast.engine.systems.thermal_imaging import sample_condition
+        if self.busy:
+            return
+        source, seed, size = self.source, self.sampling.seed.value(), self.drawing.size
+        self.worker = JobWorker(
+            lambda token: random_condition_job(token, source, seed, size), name="condition"
+        )
+        self.worker.sig_event.connect(self._on_job_event)
+        self.worker.sig_error.connect(self._on_job_error)
+        self.worker.sig_finished.connect(self._on_job_finished)
+        self._job = "condition"
+        self.progress.start("Drawing a random condition…")
+        self._set_busy(True)
+        self.worker.start()
 
-        rng = np.random.default_rng(self.sampling.seed.value())
-        condition, target = sample_condition(self.source, rng, self.drawing.size)
+    def _apply_random_condition(self, event: RandomCondition) -> None:
+        condition, target = event.condition, event.target
         if self.source == "radio":
             # A city the user can go on editing: its buildings and its transmitter go into the drawing.
             drawing = self.drawing
@@ -468,7 +484,7 @@ class GenerativeView(QWidget):
             drawing.place_transmitter(tx[0] + 0.5, tx[1] + 0.5)
             self.fixed = None
         else:
-            self.fixed = (condition, np.asarray(target, np.float32), "random scene of the data generator")
+            self.fixed = (condition, target, "random scene of the data generator")
         self.condition_box.draw_radio.setChecked(True)
         self._show_condition()
 
@@ -487,6 +503,8 @@ class GenerativeView(QWidget):
         elif isinstance(event, DenoiseStep):
             self._step = event
             self._dirty = True
+        elif isinstance(event, RandomCondition):
+            self._apply_random_condition(event)
         elif isinstance(event, GenerationResult):
             self.result = event
             self.pictures.show_result(event, SOURCES[self.source].cmap, self.units)
@@ -506,14 +524,21 @@ class GenerativeView(QWidget):
             self.pictures.show_step(self._step, self.reference, SOURCES[self.source].cmap, self.units)
 
     def _on_job_error(self, message: str, _details: str) -> None:
-        self.show_message(f"Generation failed: {message}")
+        what = "Drawing a random condition" if self._job == "condition" else "Generation"
+        self.show_message(f"{what} failed: {message}")
 
     def _on_job_finished(self, status: str) -> None:
         self._step = None
         self.progress.finish()
         self._set_busy(False)
         self.draw_box.setEnabled(self.condition_box.mode == "draw")
-        if status == "cancelled":
+        if self._job == "condition":
+            self._job = "generate"
+            self.last_status = {
+                "done": "Random condition drawn",
+                "cancelled": "Random condition cancelled",
+            }.get(status, "Drawing a random condition failed")
+        elif status == "cancelled":
             self.pictures.clear_results()
             self.last_status = "Generation cancelled"
         elif status == "done":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from generative_runs import train_tiny
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 
 pytestmark = pytest.mark.gui
@@ -217,11 +217,39 @@ def test_draw_a_laser_path_and_generate_its_infrared_frame(qtbot, tiny_ir):
         view.shutdown()
 
 
+def test_a_random_infrared_scene_is_drawn_while_the_window_keeps_turning(qtbot, tiny_ir):
+    from fieldcast.app.play.generative_view import GenerativeView
+    from fieldcast.engine.systems.thermal_imaging import sample_condition
+
+    view = GenerativeView(model=tiny_ir.model)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    try:
+        view.sampling.seed.setValue(5)
+        beats = []
+        timer = QTimer()
+        timer.timeout.connect(lambda: beats.append(1))
+        timer.start(20)
+        QTest.mouseClick(view.condition_box.random_button, LEFT)
+        assert view.busy  # the melt solver runs in a worker, not in the click
+        qtbot.waitUntil(lambda: not view.busy, timeout=60_000)
+        timer.stop()
+        assert view.last_status == "Random condition drawn"
+        condition, target = sample_condition("ir", np.random.default_rng(5), view.drawing.size)
+        np.testing.assert_allclose(view.fixed[1], target, rtol=1e-6)
+        assert beats  # the event loop ran while the scene was drawn
+    finally:
+        view.shutdown()
+
+
 def test_a_random_city_goes_into_the_drawing(page, qtbot):
     from fieldcast.engine.systems.thermal_imaging import sample_condition
 
     page.sampling.seed.setValue(3)
     QTest.mouseClick(page.condition_box.random_button, LEFT)
+    assert page.busy or page.last_status == "Random condition drawn"  # drawn off the GUI thread
+    qtbot.waitUntil(lambda: not page.busy and page.last_status == "Random condition drawn", timeout=30_000)
     condition, _ = sample_condition("radio", np.random.default_rng(3), 16)
     np.testing.assert_array_equal(page.drawing.buildings, condition["buildings"] > 0.5)
     np.testing.assert_allclose(
