@@ -32,10 +32,19 @@ ALLOWED_SESSION_MODULES = {
     "engine/runtime.py",
     "engine/sequence_runtime.py",
     "engine/bench.py",
+    "engine/generative.py",
+    "engine/bench_generative.py",
     "app/smoke_test.py",
 }
 #: calls that validate an ONNX file before ONNX Runtime sees it
-_VALIDATORS = {"load_checked", "load_sequence_checked", "ModelSession", "SequenceSession"}
+_VALIDATORS = {
+    "load_checked",
+    "load_sequence_checked",
+    "load_generative_checked",
+    "ModelSession",
+    "SequenceSession",
+    "GenerativeSession",
+}
 _NETWORK = {"urllib", "urllib3", "requests", "httpx", "aiohttp", "socket", "http", "ftplib", "smtplib"}
 _UNPICKLERS = {"pickle", "cPickle", "_pickle", "marshal", "dill", "cloudpickle", "joblib", "shelve"}
 
