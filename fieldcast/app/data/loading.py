@@ -123,7 +123,7 @@ def _inspect(path: Path, probe: ProbeResult, ticket: int) -> DatasetEntry:
 
 
 def load_job(
-    path: Path, ticket: int = 0, timeout: float = 10.0
+    path: Path, ticket: int = 0, timeout: float = 30.0
 ) -> Callable[[CancelToken], Iterator[DatasetEntry]]:
     """A job factory for :class:`~fieldcast.app.workers.JobWorker` that yields one filled-in entry."""
 

@@ -103,7 +103,7 @@ def _child_command(path: str) -> list[str]:
     return [sys.executable, "-m", "fieldcast.engine.data.probe", path]
 
 
-def probe_file(path: str | os.PathLike, timeout: float = 10.0) -> ProbeResult:
+def probe_file(path: str | os.PathLike, timeout: float = 30.0) -> ProbeResult:
     """Summarise ``path`` in a subprocess; a crash or a hang there becomes ``ok=False`` with an error line.
 
     Blocks up to ``timeout`` seconds (plus interpreter start-up); the GUI calls it from a worker thread.
