@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     view.sampling.seed.setValue(args.seed)
     view.condition_box.random_button.click()
+    _wait(app, lambda: not view.busy, 60)  # the random city is drawn in a worker
     # One more building, painted with a mouse drag on the condition.
     n = view.drawing.size
     cond = view.condition_view

@@ -82,6 +82,7 @@ class GenerativeView(QWidget):
         self.result: GenerationResult | None = None
         self.worker: JobWorker | None = None
         self._job = "generate"  # what the worker runs: "generate" or "condition" (a random condition)
+        self._active = False  # a job started and its finish not yet handled
         self.last_status = ""
         self.worker_label = ""  # where the running generation's reference comes from
         self._step: DenoiseStep | None = None
@@ -199,7 +200,8 @@ class GenerativeView(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
+        # Until its finish has been handled here: the worker's thread ends before its queued events arrive.
+        return self._active or (self.worker is not None and self.worker.is_running())
 
     def show_message(self, text: str) -> None:
         """A line above the pictures (empty hides it), also sent to the status bar."""
@@ -305,6 +307,7 @@ class GenerativeView(QWidget):
         self.worker.sig_error.connect(self._on_job_error)
         self.worker.sig_finished.connect(self._on_job_finished)
         self.progress.start("Starting…")
+        self._active = True
         self._set_busy(True)
         self.show_message("")
         self.worker.start()
@@ -471,6 +474,7 @@ class GenerativeView(QWidget):
         self.worker.sig_finished.connect(self._on_job_finished)
         self._job = "condition"
         self.progress.start("Drawing a random condition…")
+        self._active = True
         self._set_busy(True)
         self.worker.start()
 
@@ -528,6 +532,7 @@ class GenerativeView(QWidget):
         self.show_message(f"{what} failed: {message}")
 
     def _on_job_finished(self, status: str) -> None:
+        self._active = False
         self._step = None
         self.progress.finish()
         self._set_busy(False)
