@@ -57,18 +57,10 @@ NAME = "thermal-imaging"
 
 
 @dataclass(frozen=True)
-class RadioSettings:
-    """Every knob of the radio source: the propagation model's constants and the city sampler's ranges."""
+class RadioSettings(RadioParams):
+    """Every knob of the radio source: the propagation model's constants (:class:`RadioParams`) and the
+    city sampler's ranges."""
 
-    frequency: float = 3.5e9
-    cell_size: float = 4.0
-    tx_power: float = 30.0
-    wall_loss: float | None = None
-    indoor_loss: float = 0.5
-    reflection_loss: float = 6.0
-    reflections: bool = True
-    noise_floor: float = -100.0
-    min_distance: float = 1.0
     density: tuple[float, float] = (0.1, 0.45)
     footprint: tuple[float, float] = (0.05, 0.2)
     street: int = 1
