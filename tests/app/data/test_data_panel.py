@@ -223,4 +223,4 @@ def test_one_frame_of_a_128_grid_is_read_in_well_under_5_ms(panel, qtbot, tmp_pa
         preview.set_position(frame=frame)
         timings.append(time.perf_counter() - start)
     assert preview.view.image().shape == (128, 128)
-    assert sorted(timings)[len(timings) // 2] < 0.02, timings  # a cached frame: far under a re-read of the file
+    assert sorted(timings)[len(timings) // 2] < 0.02, timings  # a cached frame, far under a re-read
