@@ -55,10 +55,14 @@ SMOKE_FLOW_CONFIGS = {
     },
 }
 FAMILY_CONFIGS = {"unet": UNET_CONFIGS, "smoke_flow": SMOKE_FLOW_CONFIGS}
-# Families exported through their own streaming signature, with their parity tests beside their model tests.
+# Families exported through their own signature (streaming state, a denoising step), with their parity tests
+# beside their model tests.
 STREAMING_FAMILIES = {
     "lstm": "tests/training/test_lstm_model.py::test_streaming_onnx_matches_torch",
     "convlstm": "tests/training/test_convlstm_model.py::test_onnx_export_carries_the_recurrent_state",
+    "diffusion_unet": (
+        "tests/training/test_generative_task.py::test_engine_sampler_matches_the_trainers_sampler"
+    ),
 }
 
 
