@@ -154,6 +154,9 @@ class GenerativeConfig:
     timestep_bins: int = 10  # bins of the loss-by-timestep record
     condition_channels: list[str] | None = None  # None = every conditioning channel of the system
     target: str | None = None  # None = the system's one state channel
+    # diffusion only: a regression model (.onnx path, or a shipped model's file name) whose answer the
+    # diffusion model corrects: it generates target - answer, conditioned on the answer too
+    mean_model: str | None = None
 
 
 @dataclass
@@ -214,8 +217,9 @@ class Recipe:
     init_from_parent: bool = True  # start from the parent stage's best weights (a curriculum)
     system: str | None = None  # must match the dataset's system when given; "auto" = any
     # How the model learns: next state from history (field_rollout), a ConvLSTM streaming its state
-    # (recurrent_field), a streaming LSTM over samples (sequence) or maps from condition maps (generative).
-    task: Literal["field_rollout", "recurrent_field", "sequence", "generative"] = "field_rollout"
+    # (recurrent_field), a streaming LSTM over samples (sequence), maps from condition maps (generative) or
+    # the next rollout.steps states in one call (field_block).
+    task: Literal["field_rollout", "recurrent_field", "sequence", "generative", "field_block"] = "field_rollout"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -520,5 +524,7 @@ def config_hash(recipe: Recipe) -> str:
             data[section].pop(key)
     if data.get("task") != "generative":
         data.pop("generative", None)
+    elif data["generative"].get("mean_model") is None:
+        data["generative"].pop("mean_model", None)
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
