@@ -9,6 +9,13 @@ Two graph signatures, both float32 with physical units at the edges (normalisati
          x0 (B, 1, nx, ny) the implied clean map in physical units
 
 - regression (``objective: regression``): one call, ``condition (B, C, nx, ny) → x0 (B, 1, nx, ny)``.
+- residual diffusion (``objective: diffusion``, ``residual: true``; regression + diffusion correction): the
+  network generates the difference between the target and a regression model's answer, conditioned on that
+  answer too. The denoising call takes a fourth input ``mean (B, 1, nx, ny)``, the regression answer in
+  physical units, and its ``x0`` is the answer plus the residual; ``prediction`` and ``x_t`` live in the
+  normalised residual space. The regression model travels inside the same file, its ONNX bytes as the uint8
+  initializer named by ``mean_model.initializer`` (with their SHA-256), and is checked like any regression
+  model; the sampler runs it once per condition and adds its answer back.
 
 ``metadata_props`` (``fieldcast.`` prefix, JSON values) carry the system and its spec, the data ``source``,
 condition channel names and units, the target's name and units, the grid, the objective, the prediction type,
@@ -43,6 +50,7 @@ __all__ = [
     "GenerationCancelled",
     "GenerativeInfo",
     "GenerativeSession",
+    "RESIDUAL_IN",
     "is_generative_model",
     "load_generative_checked",
 ]
@@ -51,6 +59,7 @@ GENERATIVE_FORMAT = "fieldcast-generative-onnx/1"
 _FORMAT_NAME, _, _FORMAT_MAJOR = GENERATIVE_FORMAT.partition("/")
 _REQUIRED = ("format", "system", "condition_channels", "target", "grid", "objective")
 DIFFUSION_IN = ("x_t", "t", "condition")
+RESIDUAL_IN = ("x_t", "t", "condition", "mean")
 DIFFUSION_OUT = ("prediction", "x0")
 REGRESSION_IN = ("condition",)
 REGRESSION_OUT = ("x0",)
@@ -79,6 +88,8 @@ class GenerativeInfo:
     schedule: dict[str, Any] = field(default_factory=lambda: {"name": "cosine", "timesteps": 1000})
     default_steps: int = 20
     guidance: bool = False
+    residual: bool = False
+    mean_model: dict[str, Any] = field(default_factory=dict)
     normalisation: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +148,8 @@ def _parse_info(props: dict[str, str]) -> GenerativeInfo:
             schedule=dict(get("schedule", {"name": "cosine", "timesteps": 1000})),
             default_steps=int(get("default_steps", 20)),
             guidance=bool(get("guidance", False)),
+            residual=bool(get("residual", False)),
+            mean_model=dict(get("mean_model", {}) or {}),
             normalisation=dict(get("normalisation", {})),
             metrics=dict(get("metrics", {})),
             provenance=dict(get("provenance", {})),
@@ -156,6 +169,15 @@ def _parse_info(props: dict[str, str]) -> GenerativeInfo:
         gs.alpha_bar(str(info.schedule.get("name")), int(info.schedule.get("timesteps", 0)))
         if info.default_steps < 1:
             raise ValueError(f"default_steps {info.default_steps} is not a positive count")
+    if info.residual:
+        if not info.is_diffusion:
+            raise ValueError("only a diffusion model can be residual")
+        norm = info.normalisation
+        missing = [k for k in ("residual_mean", "residual_std", "residual_range") if k not in norm]
+        if missing or not isinstance(info.mean_model.get("initializer"), str):
+            raise ValueError("a residual model's metadata lacks its residual statistics or its mean model")
+        if not float(norm["residual_std"]) > 0:
+            raise ValueError(f"residual_std {norm['residual_std']} is not positive")
     return info
 
 
@@ -164,7 +186,9 @@ def _check_signature(model, info: GenerativeInfo, path: Path) -> None:
     inputs = {i.name for i in model.graph.input if i.name not in inits}
     outputs = {o.name for o in model.graph.output}
     want_in, want_out = (
-        (DIFFUSION_IN, DIFFUSION_OUT) if info.is_diffusion else (REGRESSION_IN, REGRESSION_OUT)
+        (RESIDUAL_IN if info.residual else DIFFUSION_IN, DIFFUSION_OUT)
+        if info.is_diffusion
+        else (REGRESSION_IN, REGRESSION_OUT)
     )
     if inputs != set(want_in) or not set(want_out) <= outputs:
         raise ModelError(
@@ -204,7 +228,43 @@ def load_generative_checked(path: str | os.PathLike):
     except ValueError as exc:
         raise ModelError(path, str(exc)) from None
     _check_signature(model, info, path)
+    if info.residual:
+        mean_model_bytes(model, info, path)
     return model, info
+
+
+def mean_model_bytes(model, info: GenerativeInfo, path: Path) -> bytes:
+    """The ONNX bytes of a residual model's regression model, checked; ModelError naming ``path``."""
+    import hashlib
+
+    import onnx
+    from onnx import numpy_helper
+
+    name = info.mean_model["initializer"]
+    found = [t for t in model.graph.initializer if t.name == name]
+    if len(found) != 1 or found[0].data_type != onnx.TensorProto.UINT8 or len(found[0].dims) != 1:
+        raise ModelError(path, f"the residual model's mean model (uint8 initializer {name!r}) is missing")
+    blob = numpy_helper.to_array(found[0]).tobytes()
+    if hashlib.sha256(blob).hexdigest() != info.mean_model.get("sha256"):
+        raise ModelError(path, "the residual model's mean model does not match its recorded SHA-256")
+    try:
+        inner = onnx.load_from_string(blob)
+        onnx.checker.check_model(inner)
+        mean_info = _parse_info({p.key: p.value for p in inner.metadata_props})
+    except Exception as exc:  # protobuf, checker and metadata errors alike: one line naming the file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(path, f"the residual model's mean model is unusable ({first})") from None
+    if mean_info.is_diffusion:
+        raise ModelError(path, "the residual model's mean model is not a regression model")
+    same = (
+        mean_info.condition_channels == info.condition_channels
+        and mean_info.target == info.target
+        and mean_info.grid == info.grid
+    )
+    if not same:
+        raise ModelError(path, "the residual model's mean model reads other channels or another grid")
+    _check_signature(inner, mean_info, path)
+    return blob
 
 
 def is_generative_model(path: str | os.PathLike) -> bool:
@@ -242,7 +302,7 @@ class GenerativeSession:
         import onnxruntime as ort
 
         self.path = Path(path)
-        _, self.info = load_generative_checked(self.path)
+        model, self.info = load_generative_checked(self.path)
         usable = usable_providers()
         wanted = [p for p in (providers or usable) if p in usable]
         if "CPUExecutionProvider" not in wanted:
@@ -257,15 +317,25 @@ class GenerativeSession:
         except Exception as exc:  # ONNX Runtime's own exception types vary by build
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(self.path, f"ONNX Runtime cannot load it ({first})") from None
+        self.mean_session = None
+        if self.info.residual:
+            blob = mean_model_bytes(model, self.info, self.path)
+            try:
+                self.mean_session = ort.InferenceSession(blob, sess_options=opts, providers=wanted)
+            except Exception as exc:  # ONNX Runtime's own exception types vary by build
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelError(self.path, f"ONNX Runtime cannot load its mean model ({first})") from None
+        del model
         self.providers: list[str] = list(self.session.get_providers())
         self._lock = threading.Lock()
         info = self.info
         if info.is_diffusion:
             self.alpha_bar = gs.alpha_bar(str(info.schedule["name"]), int(info.schedule["timesteps"]))
             norm = info.normalisation
-            self._mean = float(norm.get("target_mean", 0.0))
-            self._std = float(norm.get("target_std", 1.0))
-            lo, hi = info.data_range
+            key = "residual_" if info.residual else "target_"
+            self._mean = float(norm.get(key + "mean", 0.0))
+            self._std = float(norm.get(key + "std", 1.0))
+            lo, hi = norm["residual_range"] if info.residual else info.data_range
             # x0 estimates are clipped to the training range widened by 10 % on each side: a clip at the
             # range itself pushes the clipped excess into the noise estimate and leaves a biased background
             margin = 0.1 * (hi - lo)
@@ -273,27 +343,41 @@ class GenerativeSession:
 
     # ------------------------------------------------------------ one graph call
 
-    def _run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def _run(self, outputs: list[str], feeds: dict[str, np.ndarray], session=None) -> list[np.ndarray]:
         with self._lock:
             try:
-                return self.session.run(outputs, feeds)
+                return (session or self.session).run(outputs, feeds)
             except Exception as exc:  # ONNX Runtime's own errors: name the model, keep one line
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(" : ")[-1]
                 raise ModelError(self.path, f"ONNX Runtime failed to run it ({first[:300]})") from None
 
-    def denoise(self, x_t: np.ndarray, t: np.ndarray, condition: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One denoiser call: network output (normalised) and x0 (physical), both (B, 1, nx, ny)."""
+    def denoise(
+        self, x_t: np.ndarray, t: np.ndarray, condition: np.ndarray, mean: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One denoiser call: network output (normalised) and x0 (physical), both (B, 1, nx, ny).
+
+        A residual model also reads ``mean`` (B, 1, nx, ny), its regression answer (computed when None).
+        """
         feeds = {
             "x_t": np.ascontiguousarray(x_t, np.float32),
             "t": np.ascontiguousarray(t, np.float32),
             "condition": np.ascontiguousarray(condition, np.float32),
         }
+        if self.info.residual:
+            feeds["mean"] = np.ascontiguousarray(self.mean(condition) if mean is None else mean, np.float32)
         out, x0 = self._run(list(DIFFUSION_OUT), feeds)
         return out, x0
 
     def predict(self, condition: np.ndarray) -> np.ndarray:
         """A regression model's answer (B, 1, nx, ny) physical units for conditions (B, C, nx, ny)."""
         return self._run(list(REGRESSION_OUT), {"condition": np.ascontiguousarray(condition, np.float32)})[0]
+
+    def mean(self, condition: np.ndarray) -> np.ndarray:
+        """A residual model's regression answer (B, 1, nx, ny), physical, for conditions (B, C, nx, ny)."""
+        if self.mean_session is None:
+            raise ValueError(f"{self.path.name} is not a residual model; it has no mean model")
+        feeds = {"condition": np.ascontiguousarray(condition, np.float32)}
+        return self._run(list(REGRESSION_OUT), feeds, self.mean_session)[0]
 
     # ------------------------------------------------------------ sampling
 
@@ -347,11 +431,14 @@ class GenerativeSession:
         nx, ny = self.info.grid
         x = rng.standard_normal((n, 1, nx, ny)).astype(np.float32)
         cond = np.repeat(c[None], n, axis=0)
+        # a residual model adds its regression answer back; a plain one has nothing to add
+        base = np.repeat(self.mean(c[None]), n, axis=0) if self.info.residual else None
+        offset = 0.0 if base is None else base[:, 0].astype(np.float64)
         ts = gs.ddim_timesteps(len(self.alpha_bar), steps)
         for k, t in enumerate(ts):
             ab = float(self.alpha_bar[t])
             ab_prev = float(self.alpha_bar[ts[k + 1]]) if k + 1 < len(ts) else 1.0
-            out, _ = self.denoise(x, np.full(n, t, np.float32), cond)
+            out, _ = self.denoise(x, np.full(n, t, np.float32), cond, base)
             x0, eps = gs.split_prediction(
                 x.astype(np.float64), out.astype(np.float64), ab, self.info.prediction
             )
@@ -360,7 +447,7 @@ class GenerativeSession:
             noise = rng.standard_normal(x.shape) if eta > 0 else None
             x = gs.ddim_step(x0, eps, ab, ab_prev, eta, noise).astype(np.float32)
             if callback is not None:
-                est = x0[:, 0] * self._std + self._mean
+                est = offset + x0[:, 0] * self._std + self._mean
                 if callback(k + 1, len(ts), est) is False:
                     raise GenerationCancelled("generation cancelled")
-        return x[:, 0].astype(np.float64) * self._std + self._mean
+        return offset + x[:, 0].astype(np.float64) * self._std + self._mean

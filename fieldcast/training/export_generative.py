@@ -1,7 +1,10 @@
 """Export of a generative run to ``fieldcast-generative-onnx/1`` (see :mod:`fieldcast.engine.generative`).
 
 A diffusion run becomes one denoising graph ``(x_t, t, condition) -> (prediction, x0)``; a regression run
-one call ``condition -> x0``. Condition normalisation and the target's de-normalisation of ``x0`` are inside
+one call ``condition -> x0``; a residual diffusion run (``generative.mean_model``) the graph
+``(x_t, t, condition, mean) -> (prediction, x0)`` with its regression model's ONNX bytes inside the same file
+(a uint8 initializer, checked against the SHA-256 recorded at training).
+Condition normalisation and the target's de-normalisation of ``x0`` are inside
 the graph; the metadata carries the schedule, prediction type, default DDIM steps and the statistics the
 sampler needs. Parity: the graph against torch on validation conditions (diffusion: at timesteps spread over
 the whole schedule, with seeded noise), then the engine's sampler on a few validation conditions, scored
@@ -20,19 +23,33 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 
 from fieldcast.engine.evaluate_generative import score as score_maps
-from fieldcast.engine.generative import DIFFUSION_IN, DIFFUSION_OUT, GENERATIVE_FORMAT, GenerativeSession
+from fieldcast.engine.generative import (
+    DIFFUSION_IN,
+    DIFFUSION_OUT,
+    GENERATIVE_FORMAT,
+    RESIDUAL_IN,
+    GenerativeSession,
+)
 from fieldcast.engine.jobs import CancelToken, Progress
 from fieldcast.engine.systems.base import resolve_spec, spec_to_dict
 from fieldcast.training import export_checks as checks
-from fieldcast.training.export import check_channels, file_record, half_precision, open_export_data
+from fieldcast.training.export import (
+    ExportError,
+    check_channels,
+    file_record,
+    half_precision,
+    open_export_data,
+)
 from fieldcast.training.export_onnx import OPSET, channel_units, provenance, validation_metrics
 from fieldcast.training.tasks.generative import GenerativeStep
 
 __all__ = ["GenerativeExporter", "generative_metadata"]
 
 _PARITY_T = (0, 0.25, 0.5, 0.75, 1.0)  # fractions of the schedule at which the denoiser is compared
+MEAN_MODEL_INITIALIZER = "fieldcast_mean_model"  # a residual model's regression model, as uint8 bytes
 
 
 def generative_metadata(sidecar: dict[str, Any], meta: dict[str, Any], variant: str) -> dict[str, Any]:
@@ -55,6 +72,16 @@ def generative_metadata(sidecar: dict[str, Any], meta: dict[str, Any], variant: 
             prediction=gen["prediction"],
             schedule={"name": gen["schedule"], "timesteps": int(gen["timesteps"])},
             default_steps=int(gen["sample_steps"]),
+        )
+    if gen.get("residual"):
+        mm = gen["mean_model"]
+        out.update(
+            residual=True,
+            mean_model={
+                "initializer": MEAN_MODEL_INITIALIZER,
+                "sha256": mm["sha256"],
+                "file": Path(mm["path"]).name,
+            },
         )
     return out
 
@@ -88,6 +115,11 @@ class GenerativeExporter:
         self.norm, self.gen, self.sidecar = norm, gen, sidecar
         self.step = GenerativeStep(model, norm, gen).eval()
         self.diffusion = self.step.diffusion
+        self.residual = self.step.residual
+        self.mean_blob = self._mean_model(run) if self.residual else b""
+        self.inputs = (
+            list(RESIDUAL_IN if self.residual else DIFFUSION_IN) if self.diffusion else ["condition"]
+        )
         self.grid = tuple(int(v) for v in sidecar["grid"])
         names = list(norm["condition_names"])
         self.meta = {
@@ -119,6 +151,19 @@ class GenerativeExporter:
         self.reference = self._torch(self.feeds)
         self.source = f"{kind} ({len(cond)} conditions)"
 
+    def _mean_model(self, run: Path) -> bytes:
+        """The bytes of the regression model a residual run corrects, as it was when the run trained."""
+        import hashlib
+
+        mm = self.gen["mean_model"]
+        path = Path(mm["path"])
+        if not path.is_file():
+            raise ExportError(path, f"the regression model that {run.name} corrects is gone")
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != mm["sha256"]:
+            raise ExportError(path, f"changed since {run.name} was trained on its answers")
+        return blob
+
     def _pairs(self, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         ds, names = self.dataset, list(self.dataset.channel_names)
         ci = [names.index(c) for c in self.norm["condition_names"]]
@@ -142,18 +187,22 @@ class GenerativeExporter:
         n, steps = len(cond), int(self.gen["timesteps"])
         t = np.array([round(_PARITY_T[i % len(_PARITY_T)] * (steps - 1)) for i in range(n)], np.float32)
         x_t = rng.standard_normal((n, 1, *self.grid)).astype(np.float32)
-        return {"x_t": x_t, "t": t, "condition": cond}
+        feeds = {"x_t": x_t, "t": t, "condition": cond}
+        if self.residual:
+            session = GenerativeSession(self.gen["mean_model"]["path"], threads=1)
+            feeds["mean"] = session.predict(cond)
+        return feeds
 
     @torch.no_grad()
     def _torch(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         if not self.diffusion:
             return self.step(torch.from_numpy(feeds["condition"])).numpy()
-        args = [torch.from_numpy(feeds[k]) for k in DIFFUSION_IN]
+        args = [torch.from_numpy(feeds[k]) for k in self.inputs]
         return self.step(*args)[0].numpy()
 
     def fp32(self) -> onnx.ModelProto:
         step = self.step.eval().to("cpu")
-        names_in = list(DIFFUSION_IN) if self.diffusion else ["condition"]
+        names_in = self.inputs
         names_out = list(DIFFUSION_OUT) if self.diffusion else ["x0"]
         example = tuple(torch.from_numpy(self.feeds[k][:1]) for k in names_in)
         buf = io.BytesIO()
@@ -172,6 +221,9 @@ class GenerativeExporter:
                 do_constant_folding=True,
             )
         model = onnx.load_from_string(buf.getvalue())
+        if self.residual:
+            blob = np.frombuffer(self.mean_blob, np.uint8)
+            model.graph.initializer.append(numpy_helper.from_array(blob, MEAN_MODEL_INITIALIZER))
         return _set_metadata(model, generative_metadata(self.sidecar, self.meta, "fp32"))
 
     def variant(self, model: onnx.ModelProto, name: str) -> onnx.ModelProto:
@@ -192,7 +244,10 @@ class GenerativeExporter:
             got = np.concatenate(
                 [
                     session.denoise(
-                        self.feeds["x_t"][i : i + 1], self.feeds["t"][i : i + 1], self.cond[i : i + 1]
+                        self.feeds["x_t"][i : i + 1],
+                        self.feeds["t"][i : i + 1],
+                        self.cond[i : i + 1],
+                        self.feeds["mean"][i : i + 1] if self.residual else None,
                     )[0]
                     for i in range(len(self.cond))
                 ]

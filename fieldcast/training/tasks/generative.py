@@ -15,6 +15,13 @@ tens of standard deviations under mean/std scaling and swamp the unit-variance n
   (:mod:`fieldcast.engine.generative_schedule`), shared with the engine so training and Play sample alike.
   Validation draws DDIM samples (``sample_steps``, ``eta = 0``, noise from numpy's ``default_rng(seed)`` as
   the engine does).
+- ``diffusion`` with ``generative.mean_model`` (an exported regression model): regression + diffusion
+  correction. The diffusion model generates the residual ``target - mean`` (``mean`` the regression model's
+  answer, computed once per pair by the engine's session of that file), conditioned on the condition maps
+  and on ``mean`` (one more input channel, scaled like the target); the residual is scaled by its own
+  train-split range to [-1, 1]. A sample is ``mean`` plus a generated residual, so the diffusion model's
+  errors are scaled down with the residual's (small) range. The export carries the regression model inside
+  the same file.
 - ``regression``: the deterministic baseline. The same ``diffusion_unet`` network with ``noise_input``
   false (no noisy input, no timestep) trained with plain MSE on the normalised target, so what diffusion
   adds is measured against an identical network.
@@ -65,7 +72,10 @@ class GenerativeStep(nn.Module):
 
     Diffusion: ``forward(x_t, t, condition) -> (prediction, x0)``, with ``x_t`` and ``prediction`` in the
     normalised target space and ``x0`` (the clean map implied by the prediction) and ``condition`` in
-    physical units. Regression: ``forward(condition) -> x0`` in physical units.
+    physical units. Residual diffusion: ``forward(x_t, t, condition, mean) -> (prediction, x0)`` with
+    ``x_t`` and ``prediction`` in the normalised residual space, ``mean`` the regression answer and ``x0``
+    the answer plus the implied residual, physical. Regression: ``forward(condition) -> x0`` in physical
+    units.
     """
 
     def __init__(self, model: nn.Module, norm: dict[str, Any], gen: dict[str, Any]) -> None:
@@ -73,6 +83,7 @@ class GenerativeStep(nn.Module):
         self.model = model
         self.diffusion = gen["objective"] == "diffusion"
         self.prediction = str(gen.get("prediction", "v"))
+        self.residual = bool(gen.get("residual", False))
         c = len(norm["condition_mean"])
         self.register_buffer(
             "c_mean", torch.tensor(norm["condition_mean"], dtype=torch.float32).view(1, c, 1, 1)
@@ -80,8 +91,12 @@ class GenerativeStep(nn.Module):
         self.register_buffer(
             "c_std", torch.tensor(norm["condition_std"], dtype=torch.float32).view(1, c, 1, 1)
         )
-        self.register_buffer("y_mean", torch.tensor(float(norm["target_mean"])).view(1, 1, 1, 1))
-        self.register_buffer("y_std", torch.tensor(float(norm["target_std"])).view(1, 1, 1, 1))
+        # y_mean / y_std scale what the network generates: the target, or a residual model's residual
+        key = "residual_" if self.residual else "target_"
+        self.register_buffer("y_mean", torch.tensor(float(norm[key + "mean"])).view(1, 1, 1, 1))
+        self.register_buffer("y_std", torch.tensor(float(norm[key + "std"])).view(1, 1, 1, 1))
+        self.register_buffer("t_mean", torch.tensor(float(norm["target_mean"])).view(1, 1, 1, 1))
+        self.register_buffer("t_std", torch.tensor(float(norm["target_std"])).view(1, 1, 1, 1))
         ab = gs.alpha_bar(gen.get("schedule", "cosine"), int(gen.get("timesteps", 1000)))
         self.register_buffer("alpha_bar", torch.tensor(ab, dtype=torch.float32))
 
@@ -89,29 +104,44 @@ class GenerativeStep(nn.Module):
         if not self.diffusion:
             (condition,) = args
             return self.model((condition - self.c_mean) / self.c_std) * self.y_std + self.y_mean
-        x_t, t, condition = args
-        out = self.model((condition - self.c_mean) / self.c_std, x_t, t)
+        if self.residual:
+            x_t, t, condition, mean = args
+            c = torch.cat([(condition - self.c_mean) / self.c_std, (mean - self.t_mean) / self.t_std], 1)
+        else:
+            x_t, t, condition = args
+            c, mean = (condition - self.c_mean) / self.c_std, None
+        out = self.model(c, x_t, t)
         ab = self.alpha_bar[t.long()].view(-1, 1, 1, 1)
         x0, _ = gs.split_prediction(x_t, out, ab, self.prediction)
-        return out, x0 * self.y_std + self.y_mean
+        x0 = x0 * self.y_std + self.y_mean
+        return out, x0 if mean is None else x0 + mean
 
 
 def clip_bounds(norm: dict[str, Any]) -> tuple[float, float]:
-    """Normalised bounds of x0 estimates: the target's training range widened by 10 % on each side (a clip at
-    the range itself moves the clipped excess into the noise estimate and biases flat backgrounds)."""
-    lo, hi = norm["target_range"]
-    m, s = norm["target_mean"], norm["target_std"]
+    """Normalised bounds of x0 estimates: the target's (a residual model's: the residual's) training range
+    widened by 10 % on each side (a clip at the range itself moves the clipped excess into the noise estimate
+    and biases flat backgrounds)."""
+    key = "residual_" if "residual_range" in norm else "target_"
+    lo, hi = norm[key + "range"]
+    m, s = norm[key + "mean"], norm[key + "std"]
     margin = 0.1 * (hi - lo)
     return (lo - margin - m) / s, (hi + margin - m) / s
 
 
 @torch.no_grad()
 def ddim_sample(
-    step: GenerativeStep, condition: torch.Tensor, norm: dict, steps: int, seed: int = 0, eta: float = 0.0
+    step: GenerativeStep,
+    condition: torch.Tensor,
+    norm: dict,
+    steps: int,
+    seed: int = 0,
+    eta: float = 0.0,
+    mean: torch.Tensor | None = None,
 ) -> np.ndarray:
     """DDIM samples (n, nx, ny) in physical units for conditions (n, C, nx, ny), physical units.
 
-    The same arithmetic and the same noise (numpy ``default_rng(seed)``) as the engine's session.
+    A residual model needs ``mean`` (n, 1, nx, ny), its regression answers. The same arithmetic and the
+    same noise (numpy ``default_rng(seed)``) as the engine's session.
     """
     dev = condition.device
     n, _, nx, ny = condition.shape
@@ -121,17 +151,21 @@ def ddim_sample(
     x = torch.from_numpy(rng.standard_normal((n, 1, nx, ny)).astype(np.float32)).to(dev)
     table = step.alpha_bar.double().cpu().numpy()
     lo, hi = clip_bounds(norm)
+    extra = (mean,) if step.residual else ()
     ts = gs.ddim_timesteps(len(table), steps)
     for k, t in enumerate(ts):
         ab = float(table[t])
         ab_prev = float(table[ts[k + 1]]) if k + 1 < len(ts) else 1.0
-        out, _ = step(x, torch.full((n,), float(t), device=dev), condition)
+        out, _ = step(x, torch.full((n,), float(t), device=dev), condition, *extra)
         x0, _ = gs.split_prediction(x.double(), out.double(), ab, step.prediction)
         x0 = x0.clamp(lo, hi)
         eps = (x.double() - ab**0.5 * x0) / (1.0 - ab) ** 0.5
         noise = torch.from_numpy(rng.standard_normal(x.shape)).to(dev) if eta > 0 else None
         x = gs.ddim_step(x0, eps, ab, ab_prev, eta, noise).float()
-    y = x[:, 0].double() * float(norm["target_std"]) + float(norm["target_mean"])
+    key = "residual_" if step.residual else "target_"
+    y = x[:, 0].double() * float(norm[key + "std"]) + float(norm[key + "mean"])
+    if step.residual:
+        y = y + mean[:, 0].double()
     return y.cpu().numpy()
 
 
@@ -166,7 +200,12 @@ class GenerativeTask(Task):
         if len(self.train_y) == 0:
             raise self.fail(f"no training pairs ({dataset.split_note})")
         self.valid_c, self.valid_y = self._read("valid", recipe.data.max_valid_windows)
-        self.train_set = torch.utils.data.TensorDataset(self.train_c, self.train_y)
+        self.train_m = self.valid_m = None
+        tensors = [self.train_c, self.train_y]
+        if g.mean_model:
+            self._residual(g.mean_model)
+            tensors.append(self.train_m)
+        self.train_set = torch.utils.data.TensorDataset(*tensors)
         self.mean_map = self.train_y[:, 0].double().mean(0).numpy()
         self._last: dict[str, Any] | None = None
 
@@ -218,6 +257,52 @@ class GenerativeTask(Task):
             return torch.zeros(0, len(ci), nx, ny), torch.zeros(0, 1, nx, ny)
         return torch.from_numpy(np.concatenate(conds)), torch.from_numpy(np.concatenate(targets))
 
+    def _residual(self, mean_model: str) -> None:
+        """Regression answers of every pair from ``mean_model`` and the residual's normalisation."""
+        import hashlib
+
+        from fieldcast.engine.generative import GenerativeSession
+        from fieldcast.engine.runtime import ModelError
+        from fieldcast.resources import resource_path
+
+        if self.gen["objective"] != "diffusion":
+            raise self.fail("generative.mean_model needs objective: diffusion (it corrects a regression)")
+        path = Path(mean_model).expanduser()
+        if not path.is_file() and path.name == mean_model:
+            path = resource_path("models") / mean_model  # a shipped model by its file name
+        try:
+            session = GenerativeSession(path, threads=1)
+        except ModelError as exc:
+            raise self.fail(f"generative.mean_model: {exc}") from None
+        info = session.info
+        if info.is_diffusion:
+            raise self.fail(f"generative.mean_model: {path} is a diffusion model, not a regression one")
+        if list(info.condition_channels) != self.condition_names or info.target != self.target_name:
+            raise self.fail(
+                f"generative.mean_model: {path} maps {', '.join(info.condition_channels)} -> {info.target}, "
+                f"this run {', '.join(self.condition_names)} -> {self.target_name}"
+            )
+        if tuple(info.grid) != tuple(self.dataset.grid):
+            raise self.fail(
+                f"generative.mean_model: {path} runs on {info.grid}, the data is {self.dataset.grid}"
+            )
+
+        def answers(cond: torch.Tensor) -> torch.Tensor:
+            out = [session.predict(cond[i : i + 32].numpy()) for i in range(0, len(cond), 32)]
+            return torch.from_numpy(np.concatenate(out)) if out else torch.zeros(0, 1, *self.dataset.grid)
+
+        self.train_m, self.valid_m = answers(self.train_c), answers(self.valid_c)
+        r = (self.train_y - self.train_m).double()
+        lo, hi = float(r.min()), float(r.max())
+        if not hi > lo:
+            hi = lo + 1e-6
+        self.norm.update(residual_mean=(lo + hi) / 2, residual_std=(hi - lo) / 2, residual_range=[lo, hi])
+        blob = path.read_bytes()
+        self.gen.update(
+            residual=True,
+            mean_model={"path": str(path.resolve()), "sha256": hashlib.sha256(blob).hexdigest()},
+        )
+
     # ------------------------------------------------------------ model
 
     def build_model(self) -> nn.Module:
@@ -225,7 +310,7 @@ class GenerativeTask(Task):
             raise ValueError("the generative task trains diffusion_unet (noise_input off for regression)")
         args = {
             **self.recipe.model.args,
-            "in_channels": len(self.condition_names),
+            "in_channels": len(self.condition_names) + (1 if self.gen.get("residual") else 0),
             "out_channels": 1,
             "grid": list(self.dataset.grid),
             "noise_input": self.gen["objective"] == "diffusion",
@@ -237,10 +322,11 @@ class GenerativeTask(Task):
 
     # ------------------------------------------------------------ learning
 
-    def _diffusion_terms(self, module, cond, target, gen: torch.Generator | None = None):
-        """Per-pair loss (B,) and timesteps (B,) of the diffusion objective."""
+    def _diffusion_terms(self, module, cond, target, gen: torch.Generator | None = None, mean=None):
+        """Per-pair loss (B,) and timesteps (B,) of the diffusion objective (``mean``: residual models)."""
         inner = getattr(module, "module", module)
-        y0 = (target - inner.y_mean) / inner.y_std
+        extra = (mean,) if inner.residual else ()
+        y0 = ((target - mean if inner.residual else target) - inner.y_mean) / inner.y_std
         n, dev = y0.shape[0], y0.device
         if gen is None:
             t = torch.randint(0, len(inner.alpha_bar), (n,), device=dev)
@@ -250,14 +336,14 @@ class GenerativeTask(Task):
             eps = torch.randn(y0.shape, generator=gen).to(dev)
         ab = inner.alpha_bar[t].view(-1, 1, 1, 1)
         x_t = ab.sqrt() * y0 + (1.0 - ab).sqrt() * eps
-        out, _ = module(x_t, t.float(), cond)
+        out, _ = module(x_t, t.float(), cond, *extra)
         goal = gs.v_target(y0, eps, ab) if inner.prediction == "v" else eps
         return ((out.float() - goal) ** 2).mean(dim=(1, 2, 3)), t
 
     def loss(self, module, batch):
-        cond, target = batch
+        cond, target, *mean = batch
         if self.gen["objective"] == "diffusion":
-            per, _ = self._diffusion_terms(module, cond, target)
+            per, _ = self._diffusion_terms(module, cond, target, mean=mean[0] if mean else None)
             return per.mean(), {}
         inner = getattr(module, "module", module)
         loss = (((module(cond).float() - target) / inner.y_std) ** 2).mean()
@@ -275,8 +361,9 @@ class GenerativeTask(Task):
         bs = self.recipe.data.batch_size
         for i in range(0, len(self.valid_y), bs):
             cond, target = self.valid_c[i : i + bs].to(device), self.valid_y[i : i + bs].to(device)
+            mean = None if self.valid_m is None else self.valid_m[i : i + bs].to(device)
             if self.gen["objective"] == "diffusion":
-                per, t = self._diffusion_terms(module, cond, target, gen)
+                per, t = self._diffusion_terms(module, cond, target, gen, mean)
                 times.append(t.cpu().numpy())
             else:
                 per = (((module(cond) - target) / module.y_std) ** 2).mean(dim=(1, 2, 3))
@@ -286,13 +373,21 @@ class GenerativeTask(Task):
         n = min(g.valid_conditions, len(self.valid_y))
         cond = self.valid_c[:n].to(device)
         truth = self.valid_y[:n, 0].double().numpy()
-        pred = ddim_sample(module, cond, self.norm, g.sample_steps, seed=0)
+        mean = None if self.valid_m is None else self.valid_m[:n].to(device)
+        pred = ddim_sample(module, cond, self.norm, g.sample_steps, seed=0, mean=mean)
         rng = self.norm["target_range"]
         out.update(score_maps(pred, truth, rng))
         base = score_maps(np.broadcast_to(self.mean_map, truth.shape), truth, rng)
         out.update({"mean_nmse": base["nmse"], "mean_ssim": base["ssim"]})
         s = max(1, g.samples_per_condition)
-        several = ddim_sample(module, cond[:1].expand(s, -1, -1, -1), self.norm, g.sample_steps, seed=1)
+        several = ddim_sample(
+            module,
+            cond[:1].expand(s, -1, -1, -1),
+            self.norm,
+            g.sample_steps,
+            seed=1,
+            mean=None if mean is None else mean[:1].expand(s, -1, -1, -1),
+        )
         self._last = {
             "conditions": self.valid_c[:n].numpy(),
             "truths": truth,
@@ -387,7 +482,10 @@ class GenerativeTask(Task):
         }
 
     def describe(self) -> str:
+        how = self.gen["objective"]
+        if self.gen.get("residual"):
+            how += ", correcting " + Path(self.gen["mean_model"]["path"]).name
         return (
             f"{len(self.train_y)} training and {len(self.valid_y)} validation pairs: "
-            f"{', '.join(self.condition_names)} -> {self.target_name} ({self.gen['objective']})"
+            f"{', '.join(self.condition_names)} -> {self.target_name} ({how})"
         )
