@@ -178,6 +178,16 @@ class _Stepper:
         self.recurrent = info.kind == "recurrent_field"
         self.context = int(info.context) if self.recurrent else 0
         self.states: dict[str, np.ndarray] | None = None
+        self.block: list[np.ndarray] = []  # frames of a multi-frame model's last call not yet returned
+
+    def _from_block(self, frames: list[np.ndarray], window: np.ndarray, t: int) -> np.ndarray:
+        """A model predicting ``K`` frames per call: one call every ``K`` frames, from the last frame."""
+        if not self.block:
+            lay = self.layout
+            out = np.array(self.run_step(lay.model_input(frames[-lay.history :], window, t)), np.float32)
+            b, _, nx, ny = out.shape
+            self.block = list(out.reshape(b, self.info.increments, -1, nx, ny).swapaxes(0, 1))
+        return self.block.pop(0)
 
     def _zeros(self, x: np.ndarray) -> dict[str, np.ndarray]:
         b, _, nx, ny = x.shape
@@ -191,6 +201,8 @@ class _Stepper:
 
     def __call__(self, frames: list[np.ndarray], window: np.ndarray, t: int) -> np.ndarray:
         lay = self.layout
+        if self.info.increments > 1:
+            return self._from_block(frames, window, t)
         if not self.recurrent:
             return np.array(self.run_step(lay.model_input(frames[-lay.history :], window, t)), np.float32)
         if self.context == 0:  # the state is carried from step to step

@@ -14,6 +14,8 @@ An exported model is one ONNX file the engine can run with nothing else:
 recurrent tensors); models without the key are read by their signature. ``fieldcast.context`` (recurrent
 models) is the number of transitions the model was trained to see from a zero state: it is run over a
 sliding window of that many transitions; 0 carries its state through the whole rollout.
+``fieldcast.increments`` (optional, default 1) is the number of frames one call predicts: the output then
+holds the state at ``t+1 ... t+K``, frame-major (channel ``k * C + c`` is state channel ``c`` at ``t+k+1``).
 
 Every ``metadata_props`` value is a string; structured values are JSON. ``fieldcast.spec`` (optional) is the
 model's whole system spec (:func:`fieldcast.engine.systems.spec_to_dict`), so that a model of a system this
@@ -105,6 +107,7 @@ class ModelInfo:
         None for models exported before specs travelled with them.
     task : ``field_rollout`` or ``recurrent_field`` (empty: read from the signature, see :attr:`kind`).
     context : transitions a recurrent model sees from a zero state (0: its state is carried throughout).
+    increments : frames one call predicts (``K``); the output has ``K`` × the output channels, frame-major.
     """
 
     system: str
@@ -127,6 +130,12 @@ class ModelInfo:
     spec: dict[str, Any] | None = None
     task: str = ""
     context: int = 0
+    increments: int = 1
+
+    @property
+    def output_width(self) -> int:
+        """Channels of the ``next_fields`` output: the state channels times :attr:`increments`."""
+        return len(self.output_channels) * self.increments
 
     @property
     def frames_per_step(self) -> int:
@@ -178,6 +187,8 @@ def build_metadata(info: ModelInfo) -> dict[str, str]:
     }
     if info.recurrent:
         values["context"] = int(info.context)
+    if info.increments != 1:
+        values["increments"] = int(info.increments)
     if info.spec is not None:
         values["spec"] = spec_to_dict(resolve_spec(info.system, info.spec))
     return {PREFIX + k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in values.items()}
@@ -249,6 +260,7 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
             spec=spec,
             task=props.get(PREFIX + "task", ""),
             context=int(get("context", 0)),
+            increments=int(get("increments", 1)),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed Fieldcast metadata ({exc})") from None
@@ -258,6 +270,10 @@ def parse_metadata(props: Mapping[str, str]) -> ModelInfo:
         raise ValueError(f"metadata {PREFIX}context must be 0 or more, got {info.context}")
     if not 1 <= info.history <= MAX_HISTORY:
         raise ValueError(f"metadata {PREFIX}history must be 1 to {MAX_HISTORY} frames, got {info.history}")
+    if not 1 <= info.increments <= 1000 or (info.increments > 1 and info.recurrent):
+        raise ValueError(
+            f"metadata {PREFIX}increments must be 1 to 1000 (1 for a recurrent model), got {info.increments}"
+        )
     if info.context > 100_000:
         raise ValueError(f"metadata {PREFIX}context of {info.context} transitions is not a real window")
     if not 0 < len(info.input_channels) <= MAX_CHANNELS or not 0 < len(info.output_channels) <= MAX_CHANNELS:

@@ -163,15 +163,13 @@ def _check_signature(model, info: ModelInfo, path: Path) -> None:
             f"inputs {sorted(inputs)} / outputs {sorted(outputs)} do not match the Fieldcast signature "
             f"(inputs {sorted(want_in)}, outputs {sorted(want_out)})",
         )
-    for value, channels in ((inputs[INPUT], info.input_channels), (outputs[OUTPUT], info.output_channels)):
+    for value, width in ((inputs[INPUT], len(info.input_channels)), (outputs[OUTPUT], info.output_width)):
         tt = value.type.tensor_type
         if tt.elem_type != onnx.TensorProto.FLOAT or len(tt.shape.dim) != 4:
             raise ModelError(path, f"{value.name!r} must be a float32 (batch, channels, nx, ny) tensor")
         c = tt.shape.dim[1]
-        if c.HasField("dim_value") and c.dim_value != len(channels):
-            raise ModelError(
-                path, f"{value.name!r} has {c.dim_value} channels, metadata names {len(channels)}"
-            )
+        if c.HasField("dim_value") and c.dim_value != width:
+            raise ModelError(path, f"{value.name!r} has {c.dim_value} channels, metadata names {width}")
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
@@ -240,7 +238,7 @@ class ModelSession:
         buffers = self._buffers.get(shape)
         if buffers is None:
             b, _, nx, ny = shape
-            buffers = {OUTPUT: np.empty((b, len(self.info.output_channels), nx, ny), np.float32)}
+            buffers = {OUTPUT: np.empty((b, self.info.output_width, nx, ny), np.float32)}
             for r in self.info.recurrent:
                 buffers[r.output] = np.empty(r.shape(b, nx, ny), np.float32)
             if len(self._buffers) > 8:  # a user resizing the grid many times: keep memory bounded

@@ -18,6 +18,8 @@ The checkpoint sidecar's ``task`` picks the exporter (a run without one is an ol
 - ``sequence``: :class:`~fieldcast.training.export_sequence.SequenceExporter`, ``fieldcast-sequence-onnx/1``.
 - ``generative``: :class:`~fieldcast.training.export_generative.GenerativeExporter`,
   ``fieldcast-generative-onnx/1`` (a denoising step, or one call for a regression baseline).
+- ``field_block``: :class:`~fieldcast.training.export_block.BlockExporter`, ``fieldcast-onnx/1`` with
+  ``increments`` frames per call.
 
 An exporter offers ``source`` (the parity inputs in words), ``grid_multiple``, ``fp32()``,
 ``variant(model, name)`` (the metadata of a variant), ``fp16(fp32)``, ``int8(fp32, folder) -> (model,
@@ -293,6 +295,10 @@ def _exporter(task: str):
         from fieldcast.training.export_generative import GenerativeExporter
 
         return GenerativeExporter
+    if task == "field_block":
+        from fieldcast.training.export_block import BlockExporter
+
+        return BlockExporter
     return None
 
 
@@ -316,7 +322,7 @@ def _make_exporter(run: Path, ckpt: Path, data, n_samples: int):
     cls = _exporter(task)
     if cls is None:
         raise ExportError(side, f"unknown task {task!r}; this Fieldcast exports field_rollout, "
-                                "recurrent_field, sequence and generative runs")  # fmt: skip
+                                "recurrent_field, sequence, generative and field_block runs")  # fmt: skip
     try:
         return cls(run, ckpt, model, sidecar, data, n_samples)
     except KeyError as exc:

@@ -116,7 +116,13 @@ def get_task(name: str) -> Callable[[Recipe, Any], Task]:
 
 
 def _import_all() -> None:
-    from fieldcast.training.tasks import field_rollout, generative, recurrent_field, sequence  # noqa: F401
+    from fieldcast.training.tasks import (  # noqa: F401
+        field_block,
+        field_rollout,
+        generative,
+        recurrent_field,
+        sequence,
+    )
 
 
 def batches_of(items: list[Any], size: int, limit: int | None = None) -> Iterator[list[Any]]:

@@ -4,7 +4,10 @@
 model. Each :meth:`StressPlay.advance` runs one increment of both, timing each, and returns a
 :class:`StressFrame` with the two von Mises fields, their difference and the MAE in MPa. The network is fed
 its own previous prediction (a rollout, as it would replace the solver) or, with ``feed="solver"``, the
-solver's field (one-step error). No Qt here: the Play page runs it in its stepping thread.
+solver's field (one-step error). A model that predicts ``K`` increments per call (its ``increments``
+metadata) is called once every ``K`` increments, from the field at the start of the block; the time of that
+call is spread over its ``K`` increments (the time per increment the page shows). No Qt here: the Play page
+runs it in its stepping thread.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from fieldcast.engine.systems.stress.j2 import J2Material
 from fieldcast.engine.systems.stress.microstructure import Microstructure, material_maps
 from fieldcast.engine.systems.stress.spec import DT, microstructure_fields
 
-__all__ = ["MAX_INCREMENTS", "StressFrame", "StressPlay", "grain_error", "network_step"]
+__all__ = ["MAX_INCREMENTS", "StressFrame", "StressPlay", "grain_error", "network_call", "network_step"]
 
 MAX_INCREMENTS = 40  # F11 = 1.008
 FEEDS = ("network", "solver")
@@ -34,7 +37,7 @@ class StressFrame:
     solver: np.ndarray  # (nx, ny) MPa
     network: np.ndarray | None  # (nx, ny) MPa, None without a model
     solver_seconds: float  # time of this increment's solve
-    network_seconds: float  # time of this increment's inference
+    network_seconds: float  # time of this increment's inference (a K-increment call's time / K)
 
     @property
     def f11(self) -> float:
@@ -58,16 +61,31 @@ class StressFrame:
         )
 
 
-def network_step(
-    run: Callable[[np.ndarray], np.ndarray], layout: dict, von_mises: np.ndarray, controls: dict
-):
-    """One network step: ``(sigma_vM, controls...)`` in the model's input order -> next ``sigma_vM`` (MPa)."""
+def network_call(
+    run: Callable[[np.ndarray], np.ndarray],
+    layout: dict,
+    von_mises: np.ndarray,
+    controls: dict,
+    increments: int = 1,
+) -> np.ndarray:
+    """One network call: ``(sigma_vM, controls...)`` in the model's input order -> ``sigma_vM`` (MPa) at the
+    next ``increments`` increments, ``(increments, nx, ny)``."""
     state = list(layout["state"])
     if state != ["sigma_vM"]:
         raise ValueError(f"the model predicts {', '.join(state)}; the stress page needs sigma_vM alone")
     planes = [von_mises] + [controls[name] for name in layout["controls"]]
     x = np.stack(planes)[None].astype(np.float32)  # (1, 5, nx, ny)
-    return np.array(run(x), np.float32)[0, 0]  # a copy: a session may reuse its output buffer
+    out = np.array(run(x), np.float32)[0]  # a copy: a session may reuse its output buffer
+    if out.shape[0] != increments:
+        raise ValueError(f"the model returned {out.shape[0]} fields, {increments} increment(s) expected")
+    return out
+
+
+def network_step(
+    run: Callable[[np.ndarray], np.ndarray], layout: dict, von_mises: np.ndarray, controls: dict
+) -> np.ndarray:
+    """One increment of a one-increment network: next ``sigma_vM`` (MPa)."""
+    return network_call(run, layout, von_mises, controls, 1)[0]
 
 
 def grain_error(grains: np.ndarray, error: np.ndarray) -> tuple[float, float]:
@@ -89,6 +107,7 @@ class StressPlay:
     run : the network, ``x (1, 5, nx, ny) -> (1, 1, nx, ny)`` in physical units; None for the solver alone.
     layout : the model's channel layout (its ``state`` and ``controls`` names).
     feed : ``network`` (its own predictions, a rollout) or ``solver`` (the solver's field each step).
+    increments : increments one network call predicts (the model's ``increments``).
     """
 
     def __init__(
@@ -98,6 +117,7 @@ class StressPlay:
         layout: dict | None = None,
         feed: str = "network",
         max_increments: int = MAX_INCREMENTS,
+        increments: int = 1,
     ) -> None:
         if feed not in FEEDS:
             raise ValueError(f"feed must be one of {', '.join(FEEDS)}, got {feed!r}")
@@ -106,6 +126,11 @@ class StressPlay:
         self.micro = micro
         self.run, self.layout, self.feed = run, layout, feed
         self.max_increments = int(max_increments)
+        if not 1 <= int(increments) <= 1000:
+            raise ValueError(f"increments must be 1 to 1000, got {increments!r}")
+        self.increments = int(increments)
+        self._pending: list[np.ndarray] = []  # frames of the last call not shown yet
+        self._call_seconds = 0.0
         self.controls = microstructure_fields(micro)
         self.solver = SpectralJ2Solver(J2Material(**material_maps(micro)))
         zeros = np.zeros(micro.grains.shape, np.float32)
@@ -126,10 +151,14 @@ class StressPlay:
         solver_s = time.perf_counter() - start
         network, network_s = None, 0.0
         if self.run is not None:
-            given = self.frame.network if self.feed == "network" else self.frame.solver
-            start = time.perf_counter()
-            network = network_step(self.run, self.layout, given, self.controls)
-            network_s = time.perf_counter() - start
+            if not self._pending:
+                given = self.frame.network if self.feed == "network" else self.frame.solver
+                start = time.perf_counter()
+                block = network_call(self.run, self.layout, given, self.controls, self.increments)
+                self._call_seconds = time.perf_counter() - start
+                self._pending = list(block)
+            network = self._pending.pop(0)
+            network_s = self._call_seconds / self.increments
         self.frame = StressFrame(self.frame.increment + 1, solved, network, solver_s, network_s)
         self.history.append(self.frame)
         return self.frame
