@@ -1,9 +1,13 @@
 """The Play panel's stress page: pull a polycrystal, see the network's von Mises stress beside the solver.
 
 Choose a microstructure (Voronoi with 5, 10 or 20 grains, a circular or a square inclusion) and a seed, or
-click grains to give them the material set in the sidebar; drag the load slider or press Play to pull the
-cell in tension one increment (ΔF11 = 2e-4) at a time. Three pictures show the network's σvM, the solver's
-σvM and their difference, with the MAE in MPa and the time each takes per increment. The stepping runs in a
+make one: click a grain to select it (its material shows in the sidebar), set a grain's E, ν, ξ0 and h0,
+add a new grain, and paint the selected grain onto the cell with a round brush (press and drag on any
+picture; the cell is periodic, so the brush wraps at the edges). Drag the load slider or press Play to pull
+the cell in tension one increment (ΔF11 = 2e-4) at a time. Three pictures show the network's σvM, the
+solver's σvM and their difference, with the MAE in MPa and the time each takes per increment (a network
+that predicts several increments per call is called once per block; its time per increment is the call's
+time divided by the increments it covers). The stepping runs in a
 :class:`~fieldcast.app.play.stepper.Stepper` thread; the page keeps every frame it received, so dragging the
 slider back shows earlier increments at once.
 """
@@ -63,10 +67,14 @@ def default_stress_model() -> Path | None:
 
 
 class FieldImage(QLabel):
-    """One field as a picture; a click reports the grid cell under the mouse."""
+    """One field as a picture; a press, a drag and a release report the grid cells under the mouse."""
 
     sig_cell_clicked = Signal(int, int)
-    """The user clicked cell (ix, iy)."""
+    """The user pressed the mouse on cell (ix, iy)."""
+    sig_cell_dragged = Signal(int, int)
+    """The mouse moved over cell (ix, iy) with its button held."""
+    sig_released = Signal()
+    """The mouse button was released (the end of a stroke)."""
 
     def __init__(self, title: str, name: str) -> None:
         super().__init__()
@@ -88,21 +96,42 @@ class FieldImage(QLabel):
         image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self.setPixmap(QPixmap.fromImage(image))
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+    def _cell(self, event: QMouseEvent) -> tuple[int, int] | None:
         nx, ny = self.shape
         scale = max(1, -(-_PICTURE // max(nx, ny)))
         pos = event.position()
         ix, row = int(pos.x()) // scale, int(pos.y()) // scale
-        if 0 <= ix < nx and 0 <= row < ny:
-            self.sig_cell_clicked.emit(ix, ny - 1 - row)
+        return (ix, ny - 1 - row) if 0 <= ix < nx and 0 <= row < ny else None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        cell = self._cell(event)
+        if cell is not None:
+            self.sig_cell_clicked.emit(*cell)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        cell = self._cell(event)
+        if cell is not None and event.buttons() & Qt.MouseButton.LeftButton:
+            self.sig_cell_dragged.emit(*cell)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self.sig_released.emit()
 
 
 class _MaterialBox(QGroupBox):
-    """The material a clicked grain gets."""
+    """The grains: the selected one, its material, a new grain, and the brush that paints it."""
 
     def __init__(self) -> None:
-        super().__init__("Grain material (click a grain)")
+        super().__init__("Grains (click one to select it)")
         form = QFormLayout(self)
+        self.grain = QSpinBox()
+        self.grain.setObjectName("stress_grain")
+        self.new_grain = QPushButton("New grain")
+        self.new_grain.setObjectName("stress_new_grain")
+        self.new_grain.setToolTip("Add a grain with the material below and select it, ready to paint")
+        row = QHBoxLayout()
+        row.addWidget(self.grain, 1)
+        row.addWidget(self.new_grain)
+        form.addRow("Grain", row)
         self.fields: dict[str, QDoubleSpinBox] = {}
         for name, label, scale, decimals in (
             ("E", "E (GPa)", 1e-3, 0),
@@ -118,14 +147,34 @@ class _MaterialBox(QGroupBox):
             box.setValue((lo + hi) / 2 * scale)
             self.fields[name] = box
             form.addRow(label, box)
+        self.apply = QPushButton("Set the selected grain's material")
+        self.apply.setObjectName("stress_set_material")
+        form.addRow(self.apply)
         self.paint = QCheckBox("Clicking a grain assigns this material")
         self.paint.setObjectName("stress_paint")
         form.addRow(self.paint)
+        self.brush = QCheckBox("Brush: press and drag to paint the selected grain")
+        self.brush.setObjectName("stress_brush")
+        form.addRow(self.brush)
+        self.radius = QSpinBox()
+        self.radius.setObjectName("stress_brush_radius")
+        self.radius.setRange(0, 16)
+        self.radius.setValue(3)
+        self.radius.setSuffix(" cells")
+        form.addRow("Brush radius", self.radius)
+        self.brush.toggled.connect(lambda on: self.paint.setChecked(False) if on else None)
+        self.paint.toggled.connect(lambda on: self.brush.setChecked(False) if on else None)
 
     def properties(self) -> np.ndarray:
         """``(E, nu, xi0, h0)`` in solver units (MPa)."""
         scales = {"E": 1e3, "nu": 1.0, "xi0": 1.0, "h0": 1e3}
         return np.array([self.fields[n].value() * scales[n] for n in ("E", "nu", "xi0", "h0")])
+
+    def show_properties(self, props: np.ndarray) -> None:
+        """Show ``(E, nu, xi0, h0)`` (solver units) in the fields."""
+        scales = {"E": 1e-3, "nu": 1.0, "xi0": 1.0, "h0": 1e-3}
+        for value, name in zip(props, ("E", "nu", "xi0", "h0"), strict=True):
+            self.fields[name].setValue(float(value) * scales[name])
 
 
 class StressView(QWidget):
@@ -146,6 +195,7 @@ class StressView(QWidget):
         self.micro = sample_microstructure(np.random.default_rng(0), (_SIZE, _SIZE))
         self.play: StressPlay | None = None
         self.stepper: Stepper | None = None
+        self._stroke = False  # a brush stroke is under way (the cell restarts when it ends)
         self._initial_model = model
         self._started = False
         self._build()
@@ -256,6 +306,12 @@ class StressView(QWidget):
         self.feed.currentIndexChanged.connect(self._restart)
         for image in (self.network_image, self.solver_image, self.error_image):
             image.sig_cell_clicked.connect(self._on_cell_clicked)
+            image.sig_cell_dragged.connect(self._on_cell_dragged)
+            image.sig_released.connect(self._on_released)
+        self.material.new_grain.clicked.connect(self._on_new_grain)
+        self.material.apply.clicked.connect(self._on_set_material)
+        self.material.grain.valueChanged.connect(self._on_grain_selected)
+        self._grains_changed()
 
     # Model ------------------------------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
@@ -292,17 +348,79 @@ class StressView(QWidget):
         kind, grains = MICROSTRUCTURES[self.kind.currentText()]
         rng = np.random.default_rng(self.seed.value())
         self.micro = sample_microstructure(rng, (_SIZE, _SIZE), kind=kind, grains=grains)
+        self._grains_changed()
         self._restart()
 
-    def _on_cell_clicked(self, ix: int, iy: int) -> None:
-        if not self.material.paint.isChecked():
-            return
-        grain = int(self.micro.grains[ix, iy])
+    def _grains_changed(self) -> None:
+        """The grain chooser spans the current microstructure's grains."""
+        box = self.material.grain
+        box.blockSignals(True)
+        box.setRange(0, self.micro.n_grains - 1)
+        box.blockSignals(False)
+        self._on_grain_selected(box.value())
+
+    def _on_grain_selected(self, grain: int) -> None:
+        if 0 <= grain < self.micro.n_grains:
+            self.material.show_properties(self.micro.properties[grain])
+
+    def _on_new_grain(self) -> None:
+        """A new grain with the material in the fields, selected (it owns no cell until painted)."""
+        props = np.vstack([self.micro.properties, self.material.properties()[None]])
+        self.micro = Microstructure(self.micro.grains, props)
+        self._grains_changed()
+        self.material.grain.setValue(self.micro.n_grains - 1)
+        self.material.brush.setChecked(True)
+        self.sig_status.emit(f"grain {self.micro.n_grains - 1} added: paint it onto the cell with the brush")
+
+    def _on_set_material(self) -> None:
+        self._assign(self.material.grain.value())
+
+    def _assign(self, grain: int) -> None:
         props = self.micro.properties.copy()
         props[grain] = self.material.properties()
         self.micro = Microstructure(self.micro.grains, props)
         self.sig_status.emit(f"grain {grain} has a new material; the cell is unloaded")
         self._restart()
+
+    def _on_cell_clicked(self, ix: int, iy: int) -> None:
+        if self.material.brush.isChecked():
+            if len(self.frames) > 1:
+                self._restart()  # painting changes the cell: unload it first
+            self._stroke = True
+            self._paint(ix, iy)
+            return
+        grain = int(self.micro.grains[ix, iy])
+        if self.material.paint.isChecked():
+            self.material.grain.blockSignals(True)  # select it, keeping the material to assign
+            self.material.grain.setValue(grain)
+            self.material.grain.blockSignals(False)
+            self._assign(grain)
+            return
+        self.material.grain.setValue(grain)
+        self._on_grain_selected(grain)  # its material shows in the fields
+        self.sig_status.emit(f"grain {grain} selected")
+
+    def _on_cell_dragged(self, ix: int, iy: int) -> None:
+        if self._stroke:
+            self._paint(ix, iy)
+
+    def _on_released(self) -> None:
+        if self._stroke:
+            self._stroke = False
+            self._restart()  # the solver and the network start over on the painted cell
+            self.sig_status.emit(f"grain {self.material.grain.value()} painted; the cell is unloaded")
+
+    def _paint(self, ix: int, iy: int) -> None:
+        """Give the cells within the brush radius of (ix, iy) (periodic) to the selected grain."""
+        nx, ny = self.micro.grains.shape
+        r = self.material.radius.value()
+        dx = (np.arange(nx) - ix + nx // 2) % nx - nx // 2
+        dy = (np.arange(ny) - iy + ny // 2) % ny - ny // 2
+        disc = dx[:, None] ** 2 + dy[None, :] ** 2 <= r * r + r  # a round brush; radius 0 is one cell
+        grains = self.micro.grains.copy()
+        grains[disc] = self.material.grain.value()
+        self.micro = Microstructure(grains, self.micro.properties)
+        self._show(self.frames[0])
 
     def _restart(self, *_args) -> None:
         """Unload: a fresh solver (and network) on the current microstructure."""
@@ -313,7 +431,8 @@ class StressView(QWidget):
             session = self.session
             run, layout = (lambda x: session.run(x)[OUTPUT]), dict(session.info.layout)
         feed = "network" if self.feed.currentIndex() == 0 else "solver"
-        self.play = StressPlay(self.micro, run, layout, feed)
+        increments = self.session.info.increments if self.session is not None else 1
+        self.play = StressPlay(self.micro, run, layout, feed, increments=increments)
         self.frames = self.play.history
         self.target = 0
         self.stepper = Stepper(self.play)
@@ -397,9 +516,11 @@ class StressView(QWidget):
             net_ms = 1e3 * np.mean([f.network_seconds for f in computed]) if computed else 0.0
             boundary, inside = grain_error(self.micro.grains, error)
             self.range_label.setText(f"σvM 0 to {top:.0f} MPa; difference ±{peak:.1f} MPa")
+            k = self.play.increments if self.play is not None else 1
+            per_call = f", one call per {k} increments" if k > 1 else ""
             text = (
                 f"MAE {frame.mae:.2f} MPa (grain boundaries {boundary:.2f}, grain interiors {inside:.2f}) · "
-                f"{text} · network {net_ms:.1f} ms per increment"
+                f"{text} · network {net_ms:.2f} ms per increment{per_call}"
             )
             if net_ms > 0:
                 text += f" ({solver_ms / net_ms:.0f}× faster)"

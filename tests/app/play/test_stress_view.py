@@ -105,3 +105,51 @@ def test_new_microstructure_from_the_chooser(qtbot, stress):
     stress.kind.setCurrentText("Voronoi, 20 grains")
     QTest.mouseClick(stress.new_button, Qt.MouseButton.LeftButton)
     assert stress.micro.n_grains == 20
+
+
+def _pixel(ix: int, iy: int) -> QPoint:
+    """The picture pixel of cell (ix, iy): 4 px per cell, the top row is the highest y."""
+    return QPoint(4 * ix + 2, 4 * (63 - iy) + 2)
+
+
+def test_the_brush_paints_a_new_grain_with_its_material_and_both_run_on_it(qtbot, stress):
+    n = stress.micro.n_grains
+    # a click on a grain selects it and shows its material
+    ix, iy = 20, 20
+    QTest.mouseClick(stress.solver_image, Qt.MouseButton.LeftButton, pos=_pixel(ix, iy))
+    grain = int(stress.micro.grains[ix, iy])
+    assert stress.material.grain.value() == grain
+    assert stress.material.fields["xi0"].value() == pytest.approx(stress.micro.properties[grain, 2], abs=0.5)
+    # a new grain, stiff and soft-yielding, then a stroke of the brush from (10, 30) to (30, 30)
+    stress.material.fields["E"].setValue(300.0)
+    stress.material.fields["xi0"].setValue(60.0)
+    QTest.mouseClick(stress.material.new_grain, Qt.MouseButton.LeftButton)
+    assert stress.micro.n_grains == n + 1 and stress.material.grain.value() == n
+    assert stress.material.brush.isChecked()
+    stress.material.radius.setValue(2)
+    image = stress.network_image
+    no_mod = Qt.KeyboardModifier.NoModifier
+    QTest.mouseMove(image, _pixel(10, 30))
+    QTest.mousePress(image, Qt.MouseButton.LeftButton, no_mod, _pixel(10, 30))
+    for x in range(12, 31, 2):
+        QTest.mouseMove(image, _pixel(x, 30))
+    QTest.mouseRelease(image, Qt.MouseButton.LeftButton, no_mod, _pixel(30, 30))
+    painted = stress.micro.grains == n
+    assert painted[10:31, 30].all() and painted[20, 28] and painted[20, 32]  # a band 5 cells wide
+    assert not painted[20, 36] and not painted[40, 30]
+    assert 21 * 5 <= painted.sum() <= 25 * 5
+    # the solver and the network run on the painted cell: its material maps hold the new grain
+    assert stress.play.controls["E"][20, 30] == pytest.approx(300.0)
+    assert stress.play.controls["xi0"][20, 30] == pytest.approx(60.0)
+    assert len(stress.frames) == 1
+    QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(stress.frames) > 2, timeout=120_000)
+    QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
+    frame = stress.frames[2]
+    np.testing.assert_allclose(frame.network, stress.play.controls["E"] * 0.2 * 2, rtol=1e-4)
+    assert frame.solver[20, 30] > 0
+    # setting the selected grain's material from the fields
+    stress.material.fields["h0"].setValue(40.0)
+    QTest.mouseClick(stress.material.apply, Qt.MouseButton.LeftButton)
+    assert stress.micro.properties[n, 3] == pytest.approx(40e3)
+    assert stress.play.controls["h0"][20, 30] == pytest.approx(40.0)
