@@ -7,14 +7,19 @@ like the training data's) from a seed no training data used, or read from the te
 (deterministic DDIM, its default steps, seed = condition index) and its regression baseline (the same
 network trained with plain MSE, no noise input) answers once. Both are scored on maps scaled to [0, 1] by
 the diffusion model's training range of the target (:mod:`fieldcast.engine.generative_metrics`): NMSE,
-SSIM, PSNR. The time of one diffusion sample at the model's grid is the median over the conditions, on
+SSIM, PSNR. That is the RadioMapSeer papers' convention, ``NMSE = |pred - truth|^2 / |truth|^2`` on maps in
+[0, 1] with 0 at the floor: for radio maps 0 is the noise floor (-100 dBm) and 1 the strongest training
+value; for infrared frames 0 is a dark pixel and 1 the brightest training reading. ``--compare FILE`` scores
+more models of either source on the same conditions (a line each, not in the RESULT line). The time of one
+diffusion sample at the model's grid is the median over the conditions, on
 ``--threads`` ONNX Runtime threads (default 1).
 
 Goals: a better SSIM than the regression baseline for both sources, radio NMSE <= 0.05, one sample <= 0.5 s.
 
-Run: ``python benchmarks/generative.py [--conditions 32] [--threads 1] [--ir-data F] [--radio-data F]``.
-Ends with ``RESULT ir_nmse=… ir_ssim=… ir_psnr_db=… ir_baseline_nmse=… ir_ms_per_sample=… ir_steps=…
-radio_nmse=… radio_ssim=… radio_psnr_db=… radio_baseline_nmse=… radio_ms_per_sample=… radio_steps=…``.
+Run: ``python benchmarks/generative.py [--conditions 32] [--threads 1] [--ir-data F] [--radio-data F]
+[--compare FILE ...]``. Ends with ``RESULT ir_nmse=… ir_ssim=… ir_psnr_db=… ir_baseline_nmse=…
+ir_baseline_ssim=… ir_ms_per_sample=… ir_steps=… radio_nmse=… radio_ssim=… radio_psnr_db=…
+radio_baseline_nmse=… radio_baseline_ssim=… radio_ms_per_sample=… radio_steps=…``.
 """
 
 from __future__ import annotations
@@ -64,31 +69,56 @@ def held_out(source: str, info, n: int, data: Path | None) -> tuple[np.ndarray, 
     return np.stack(conds), np.stack(truths), f"generator, held-out seed {HELD_OUT_SEED}"
 
 
-def measure(source: str, folder: Path, n: int, threads: int, data: Path | None) -> dict[str, float]:
-    main, baseline = (GenerativeSession(folder / name, threads=threads) for name in MODELS[source])
-    conds, truths, origin = held_out(source, main.info, n, data)
+def generate(session: GenerativeSession, conds: np.ndarray) -> tuple[np.ndarray, float]:
+    """One map per condition (seed = condition index) and the median ms per sample."""
     preds, ms = [], []
-    main.sample(conds[0], seed=0)  # warm-up: the first call of a session pays for its allocations
+    session.sample(conds[0], seed=0)  # warm-up: the first call of a session pays for its allocations
     for i, c in enumerate(conds):
         t0 = time.perf_counter()
-        preds.append(main.sample(c, n=1, seed=i)[0])
+        preds.append(session.sample(c, n=1, seed=i)[0])
         ms.append((time.perf_counter() - t0) * 1e3)
+    return np.stack(preds), float(np.median(ms))
+
+
+def describe(session: GenerativeSession) -> str:
+    info = session.info
+    if not info.is_diffusion:
+        return "regression"
+    how = f"diffusion {info.default_steps} DDIM steps"
+    return how + (f", correcting {info.mean_model.get('file', 'a regression')}" if info.residual else "")
+
+
+def measure(
+    source: str, folder: Path, n: int, threads: int, data: Path | None, compare: list[Path]
+) -> dict[str, float]:
+    main, baseline = (GenerativeSession(folder / name, threads=threads) for name in MODELS[source])
+    conds, truths, origin = held_out(source, main.info, n, data)
+    pred, ms = generate(main, conds)
     base = np.stack([baseline.sample(c, n=1)[0] for c in conds])
     rng = main.info.data_range
-    m, b = score(np.stack(preds), truths, rng), score(base, truths, rng)
+    m, b = score(pred, truths, rng), score(base, truths, rng)
     print(
-        f"{source}: {len(conds)} conditions ({origin}); diffusion {main.info.default_steps} DDIM steps: "
-        f"NMSE {m['nmse']:.4f} SSIM {m['ssim']:.4f} PSNR {m['psnr_db']:.2f} dB, "
-        f"{np.median(ms):.0f} ms/sample; "
+        f"{source}: {len(conds)} conditions ({origin}); {MODELS[source][0]} ({describe(main)}): "
+        f"NMSE {m['nmse']:.4f} SSIM {m['ssim']:.4f} PSNR {m['psnr_db']:.2f} dB, {ms:.0f} ms/sample; "
         f"regression baseline: NMSE {b['nmse']:.4f} SSIM {b['ssim']:.4f} PSNR {b['psnr_db']:.2f} dB"
     )
+    for path in compare:
+        other = GenerativeSession(path, threads=threads)
+        if other.info.source != main.info.source:
+            continue
+        p, t = generate(other, conds)
+        o = score(p, truths, rng)
+        print(
+            f"{source}: compared {path.name} ({describe(other)}): NMSE {o['nmse']:.4f} SSIM {o['ssim']:.4f} "
+            f"PSNR {o['psnr_db']:.2f} dB, {t:.0f} ms/sample"
+        )
     return {
         "nmse": m["nmse"],
         "ssim": m["ssim"],
         "psnr_db": m["psnr_db"],
         "baseline_nmse": b["nmse"],
         "baseline_ssim": b["ssim"],
-        "ms_per_sample": float(np.median(ms)),
+        "ms_per_sample": ms,
         "steps": main.info.default_steps,
     }
 
@@ -100,18 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=None, help="folder of the models (default: shipped)")
     parser.add_argument("--ir-data", type=Path, default=None, help="score on this file's test split")
     parser.add_argument("--radio-data", type=Path, default=None, help="score on this file's test split")
+    parser.add_argument(
+        "--compare", type=Path, action="append", default=[], help="another model to score (repeatable)"
+    )
     args = parser.parse_args(argv)
     folder = args.models or resource_path("models")
     r = {
-        "ir": measure("ir", folder, args.conditions, args.threads, args.ir_data),
-        "radio": measure("radio", folder, args.conditions, args.threads, args.radio_data),
+        "ir": measure("ir", folder, args.conditions, args.threads, args.ir_data, args.compare),
+        "radio": measure("radio", folder, args.conditions, args.threads, args.radio_data, args.compare),
     }
     for source, v in r.items():
         better = "met" if v["ssim"] > v["baseline_ssim"] else "missed"
         speed = "met" if v["ms_per_sample"] <= 500 else "missed"
         print(f"goal {source}: SSIM above the regression baseline {better}; one sample <= 0.5 s {speed}")
     print(f"goal radio: NMSE <= 0.05 {'met' if r['radio']['nmse'] <= 0.05 else 'missed'}")
-    keys = ("nmse", "ssim", "psnr_db", "baseline_nmse", "ms_per_sample", "steps")
+    keys = ("nmse", "ssim", "psnr_db", "baseline_nmse", "baseline_ssim", "ms_per_sample", "steps")
     fields = []
     for source in ("ir", "radio"):
         for k in keys:
