@@ -13,9 +13,10 @@ from fieldcast.engine.model_format import ModelInfo
 pytestmark = pytest.mark.gui
 
 
-def write_stress_model(path):
+def write_stress_model(path, increments: int = 1):
     """A linear stand-in: next sigma_vM = sigma_vM + 0.2 MPa/GPa * E (an elastic step of 2e-4 in uniaxial
-    stress), so its error against the solver is known to be nonzero and finite."""
+    stress), so its error against the solver is known to be nonzero and finite; with ``increments`` K it
+    predicts the next K increments in one call (sigma_vM + 0.2 E k for k = 1..K)."""
     info = ModelInfo(
         system="stress",
         input_channels=("sigma_vM", "E", "nu", "xi0", "h0"),
@@ -35,10 +36,12 @@ def write_stress_model(path):
         grid_multiple=8,
         dt=0.2,
         time_units="s",
+        increments=increments,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    weight = np.array([1.0, 0.2, 0.0, 0.0, 0.0], np.float32).reshape(1, 5, 1, 1)
-    return make_conv_model(path, info, weight, np.zeros(1, np.float32))
+    k = np.arange(1, increments + 1, dtype=np.float32)[:, None]
+    weight = np.concatenate([np.ones_like(k), 0.2 * k, np.zeros((increments, 3), np.float32)], axis=1)
+    return make_conv_model(path, info, weight.reshape(increments, 5, 1, 1), np.zeros(increments, np.float32))
 
 
 @pytest.fixture
@@ -153,3 +156,19 @@ def test_the_brush_paints_a_new_grain_with_its_material_and_both_run_on_it(qtbot
     QTest.mouseClick(stress.material.apply, Qt.MouseButton.LeftButton)
     assert stress.micro.properties[n, 3] == pytest.approx(40e3)
     assert stress.play.controls["h0"][20, 30] == pytest.approx(40.0)
+
+
+def test_a_model_of_20_increments_per_call_plays_the_load_path_from_one_call(qtbot, stress, tmp_path):
+    model = write_stress_model(tmp_path / "block" / "model.onnx", increments=20)
+    assert stress.open_model(model)
+    assert stress.play.increments == 20
+    QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(stress.frames) > 3, timeout=120_000)
+    QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
+    for frame in stress.frames[1:4]:  # frames 1..3 of the one call's 20
+        np.testing.assert_allclose(
+            frame.network, stress.play.controls["E"] * 0.2 * frame.increment, rtol=1e-4
+        )
+    assert "ms per increment, one call per 20 increments" in stress.readouts.text()
+    seconds = {f.network_seconds for f in stress.frames[1:4]}
+    assert len(seconds) == 1 and seconds.pop() > 0  # the call's time, shared by its increments
