@@ -233,3 +233,54 @@ def test_pushforward_scores_steps_that_start_from_the_models_own_states(tmp_path
     # And it trains: a whole epoch with pushforward runs to the end.
     events = list(Trainer(recipe_from_dict(recipe, source="p"), ds, None).run())
     assert events[-1].status == "completed", events[-1]
+
+
+@pytest.mark.parametrize("substeps", [0, 1, 2])
+def test_advection_substeps_carry_smoke_the_same_distance(substeps):
+    # A uniform flow of 0.8 cells/frame along x and a zero network: whatever the sub-steps, a puff moves
+    # frames x 0.8 cells (its centre of mass, away from the edges).
+    model = build_model(
+        "smoke_flow", {"frames": 5, "coarsen": 2, "depth": 1, "base_width": 8, "substeps": substeps}
+    ).eval()
+    x = torch.zeros(1, 6, 32, 32)
+    x[0, 0, 6:10, 12:20] = 0.7
+    x[0, 1] = 0.8
+    with torch.no_grad():
+        y = model(x, x)
+    rows = torch.arange(32, dtype=torch.float32).view(32, 1)
+    before = float((x[0, 0] * rows).sum() / x[0, 0].sum())
+    after = float((y[0, 0] * rows).sum() / y[0, 0].sum())
+    assert after - before == pytest.approx(4.0, abs=0.05)
+    torch.testing.assert_close(y[0, 1], x[0, 1])  # a uniform flow carried along itself is unchanged
+    assert float(y[0, 0].max()) <= 0.7 + 1e-6
+
+
+def test_buoyancy_lifts_the_flow_by_the_solvers_rate():
+    # Without projection and self-advection the structure's flow is the input's plus frames x b x density.
+    args = {"frames": 5, "coarsen": 2, "depth": 1, "base_width": 8, "buoyancy": 0.03}
+    model = build_model("smoke_flow", args).eval()
+    x = _inputs(np.random.default_rng(7), collider=False)
+    with torch.no_grad():
+        y = model(x, x)
+    torch.testing.assert_close(y[:, 1], x[:, 1])
+    torch.testing.assert_close(y[:, 2], x[:, 2] + 5 * 0.03 * x[:, 0], atol=1e-6, rtol=0)
+    # With the projection, what is left of the lift is still upward where the smoke is.
+    lifted = build_model("smoke_flow", {**args, "project": True, "project_radius": 4}).eval()
+    x = torch.zeros(1, 6, 32, 32)
+    x[0, 0, 12:20, 8:14] = 1.0
+    with torch.no_grad():
+        y = lifted(x, x)
+    assert float(y[0, 2, 14:18, 9:13].min()) > 0.05
+
+
+def test_confinement_force_is_the_solvers():
+    from fieldcast.training.models.smoke_flow import confinement_force
+
+    rng = np.random.default_rng(4)
+    vx, vy = rng.normal(size=(2, 20, 24))
+    omega = np.gradient(vy, axis=0) - np.gradient(vx, axis=1)
+    gx, gy = np.gradient(np.abs(omega), axis=0), np.gradient(np.abs(omega), axis=1)
+    norm = np.sqrt(gx * gx + gy * gy + 1e-12)
+    fx, fy = confinement_force(torch.from_numpy(vx)[None], torch.from_numpy(vy)[None], 0.05)
+    np.testing.assert_allclose(fx[0].numpy(), 0.05 * gy / norm * omega, atol=1e-12)
+    np.testing.assert_allclose(fy[0].numpy(), -0.05 * gx / norm * omega, atol=1e-12)

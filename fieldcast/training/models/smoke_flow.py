@@ -31,7 +31,15 @@ from torch import nn
 from fieldcast.training.models.registry import register_model
 from fieldcast.training.models.unet import UNet, UNetConfig
 
-__all__ = ["SmokeFlow", "SmokeFlowConfig", "curl_faces", "curl_velocity", "maccormack", "semi_lagrangian"]
+__all__ = [
+    "SmokeFlow",
+    "SmokeFlowConfig",
+    "confinement_force",
+    "curl_faces",
+    "curl_velocity",
+    "maccormack",
+    "semi_lagrangian",
+]
 
 
 @dataclass
@@ -58,6 +66,15 @@ class SmokeFlowConfig:
     gate_activity: bool = False
     gate_reach: int = 8  # cells
     gate_speed: float = 0.01  # cells/frame: a flow this fast counts as fully active
+    # Advection sub-steps per call (density and the flow's self-advection). 0: one per solver frame, each
+    # with the flow at its start. n >= 1: n steps of frames/n frames, each with the flow at its midpoint in
+    # time; fewer sub-steps sample the grid fewer times (the step's largest cost on big grids).
+    substeps: int = 0
+    # Forces of the solver added to the flow before the projection (0: left to the network). ``buoyancy``
+    # lifts the flow by this many cells/frame² per unit density, as the solver does; ``confinement`` is the
+    # solver's vorticity-confinement strength. Both act over the whole step from the input state.
+    buoyancy: float = 0.0
+    confinement: float = 0.0
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -67,6 +84,12 @@ class SmokeFlowConfig:
             )
         if self.frames < 1 or self.coarsen < 1:
             raise ValueError("SmokeFlowConfig: frames and coarsen must be at least 1")
+        if self.substeps < 0:
+            raise ValueError(
+                f"SmokeFlowConfig: substeps must be 0 (one per frame) or more, not {self.substeps}"
+            )
+        if not self.buoyancy >= 0 or not self.confinement >= 0:
+            raise ValueError("SmokeFlowConfig: buoyancy and confinement must be >= 0")
         if not self.psi_scale > 0 or not self.max_rate >= 0:
             raise ValueError("SmokeFlowConfig: psi_scale must be > 0 and max_rate >= 0")
         if self.density_advection not in ("semi_lagrangian", "maccormack"):
@@ -122,6 +145,27 @@ def maccormack(field: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: floa
     back = semi_lagrangian(forward, vx, vy, -dt)
     corrected = forward + 0.5 * (field - back)
     return torch.minimum(torch.maximum(corrected, ahead[:, 1]), ahead[:, 2])
+
+
+def confinement_force(
+    vx: torch.Tensor, vy: torch.Tensor, strength: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vorticity-confinement force (B, nx, ny) each, cells/frame², from cell-centred velocity: pushes the
+    flow around its vortex cores, as the solver's does (central differences, one-sided at the edges)."""
+
+    def ddx(f: torch.Tensor) -> torch.Tensor:
+        inner = 0.5 * (f[:, 2:] - f[:, :-2])
+        return torch.cat([f[:, 1:2] - f[:, :1], inner, f[:, -1:] - f[:, -2:-1]], dim=1)
+
+    def ddy(f: torch.Tensor) -> torch.Tensor:
+        inner = 0.5 * (f[:, :, 2:] - f[:, :, :-2])
+        return torch.cat([f[:, :, 1:2] - f[:, :, :1], inner, f[:, :, -1:] - f[:, :, -2:-1]], dim=2)
+
+    omega = ddx(vy) - ddy(vx)
+    mag = omega.abs()
+    gx, gy = ddx(mag), ddy(mag)
+    norm = torch.sqrt(gx * gx + gy * gy + 1e-12)  # inside the root: finite gradients where flat
+    return strength * (gy / norm) * omega, -strength * (gx / norm) * omega
 
 
 def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
@@ -193,10 +237,17 @@ class SmokeFlow(nn.Module):
             out = F.interpolate(out, size=z.shape[-2:], mode="bilinear", align_corners=False)
         return out
 
+    def _substeps(self) -> tuple[int, float]:
+        """Advection sub-steps per call and their length in frames."""
+        c = self.config
+        n = c.substeps or c.frames
+        return n, c.frames / n
+
     def _self_advected(self, vx: torch.Tensor, vy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The flow carried along itself for ``frames`` one-frame semi-Lagrangian sub-steps."""
-        for _ in range(self.config.frames):
-            both = semi_lagrangian(torch.stack([vx, vy], dim=1), vx, vy, 1.0)
+        """The flow carried along itself over ``frames`` frames in semi-Lagrangian sub-steps."""
+        n, dt = self._substeps()
+        for _ in range(n):
+            both = semi_lagrangian(torch.stack([vx, vy], dim=1), vx, vy, dt)
             vx, vy = both[:, 0], both[:, 1]
         return vx, vy
 
@@ -226,10 +277,10 @@ class SmokeFlow(nn.Module):
         level = F.max_pool2d(level, (1, 2 * r + 1), stride=1, padding=(0, r))
         return level.clamp(max=1.0)
 
-    def _advect(self, density: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
+    def _advect(self, density: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: float) -> torch.Tensor:
         if self.config.density_advection == "maccormack":
-            return maccormack(density, vx, vy, 1.0)
-        return semi_lagrangian(density, vx, vy, 1.0)
+            return maccormack(density, vx, vy, dt)
+        return semi_lagrangian(density, vx, vy, dt)
 
     def stream_change(self, z: torch.Tensor) -> torch.Tensor:
         """Δψ over the step, (B, nx, ny) in cells²/frame, from the normalised input ``z``."""
@@ -245,6 +296,11 @@ class SmokeFlow(nn.Module):
         out = self._maps(z, x)
         dvx, dvy = curl_velocity(out[:, 0] * c.psi_scale)
         bx, by = self._self_advected(vx, vy) if c.advect_velocity else (vx, vy)
+        if c.confinement:
+            fx, fy = confinement_force(bx, by, c.confinement)
+            bx, by = bx + c.frames * fx, by + c.frames * fy
+        if c.buoyancy:
+            by = by + (c.frames * c.buoyancy) * density
         if c.project:
             bx, by = self._projected(bx, by)
         vx1, vy1 = (bx + dvx) * fluid, (by + dvy) * fluid
@@ -254,9 +310,11 @@ class SmokeFlow(nn.Module):
             vx1 = vx1 + emitter * (vx - vx1)
             vy1 = vy1 + emitter * (vy - vy1)
         rate = c.max_rate * torch.sigmoid(out[:, 1])  # density per frame
-        for j in range(c.frames):
-            a = j / c.frames  # the flow at the start of sub-step j, between v and v'
-            density = self._advect(density, vx + a * (vx1 - vx), vy + a * (vy1 - vy))
+        n, dt = self._substeps()
+        shift = 0.5 if c.substeps else 0.0  # midpoint of each sub-step, or its start (one per frame)
+        for j in range(n):
+            a = (j + shift) / n  # where in the step the sub-step's flow lies, between v and v'
+            density = self._advect(density, vx + a * (vx1 - vx), vy + a * (vy1 - vy), dt)
             # Inflow as in the solver: add up to saturation, never remove.
-            density = torch.maximum(density, torch.clamp(density + rate * emitter, max=1.0)) * fluid
+            density = torch.maximum(density, torch.clamp(density + dt * rate * emitter, max=1.0)) * fluid
         return torch.stack([density, vx1, vy1], dim=1)
