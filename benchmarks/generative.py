@@ -9,10 +9,11 @@ network trained with plain MSE, no noise input) answers once. Both are scored on
 the diffusion model's training range of the target (:mod:`fieldcast.engine.generative_metrics`): NMSE,
 SSIM, PSNR. That is the RadioMapSeer papers' convention, ``NMSE = |pred - truth|^2 / |truth|^2`` on maps in
 [0, 1] with 0 at the floor: for radio maps 0 is the noise floor (-100 dBm) and 1 the strongest training
-value; for infrared frames 0 is a dark pixel and 1 the brightest training reading. ``--compare FILE`` scores
-more models of either source on the same conditions (a line each, not in the RESULT line). The time of one
-diffusion sample at the model's grid is the median over the conditions, on
-``--threads`` ONNX Runtime threads (default 1).
+value; for infrared frames 0 is a dark pixel and 1 the brightest training reading. Beside NMSE (the mean
+over maps of each map's ratio) the printed lines give the pooled ratio (all errors over all truths), which
+maps with little signal sway less. ``--compare FILE`` scores more models of either source on the same
+conditions (a line each, not in the RESULT line). The time of one diffusion sample at the model's grid is
+the median over the conditions, on ``--threads`` ONNX Runtime threads (default 1).
 
 Goals: a better SSIM than the regression baseline for both sources, radio NMSE <= 0.05, one sample <= 0.5 s.
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from fieldcast.engine.evaluate_generative import read_pairs, score
 from fieldcast.engine.generative import GenerativeSession
+from fieldcast.engine.generative_metrics import to_unit_range
 from fieldcast.resources import resource_path
 
 HELD_OUT_SEED = 20261208  # never used to generate training data
@@ -80,6 +82,12 @@ def generate(session: GenerativeSession, conds: np.ndarray) -> tuple[np.ndarray,
     return np.stack(preds), float(np.median(ms))
 
 
+def pooled_nmse(pred: np.ndarray, truth: np.ndarray, rng: tuple[float, float]) -> float:
+    """Sum of squared errors over the sum of squared truths, all maps together, in [0, 1] of ``rng``."""
+    p, t = to_unit_range(pred, *rng), to_unit_range(truth, *rng)
+    return float(((p - t) ** 2).sum() / (t**2).sum())
+
+
 def describe(session: GenerativeSession) -> str:
     info = session.info
     if not info.is_diffusion:
@@ -99,8 +107,9 @@ def measure(
     m, b = score(pred, truths, rng), score(base, truths, rng)
     print(
         f"{source}: {len(conds)} conditions ({origin}); {MODELS[source][0]} ({describe(main)}): "
-        f"NMSE {m['nmse']:.4f} SSIM {m['ssim']:.4f} PSNR {m['psnr_db']:.2f} dB, {ms:.0f} ms/sample; "
-        f"regression baseline: NMSE {b['nmse']:.4f} SSIM {b['ssim']:.4f} PSNR {b['psnr_db']:.2f} dB"
+        f"NMSE {m['nmse']:.4f} (pooled {pooled_nmse(pred, truths, rng):.4f}) SSIM {m['ssim']:.4f} "
+        f"PSNR {m['psnr_db']:.2f} dB, {ms:.0f} ms/sample; regression baseline: NMSE {b['nmse']:.4f} "
+        f"(pooled {pooled_nmse(base, truths, rng):.4f}) SSIM {b['ssim']:.4f} PSNR {b['psnr_db']:.2f} dB"
     )
     for path in compare:
         other = GenerativeSession(path, threads=threads)
@@ -109,7 +118,8 @@ def measure(
         p, t = generate(other, conds)
         o = score(p, truths, rng)
         print(
-            f"{source}: compared {path.name} ({describe(other)}): NMSE {o['nmse']:.4f} SSIM {o['ssim']:.4f} "
+            f"{source}: compared {path.name} ({describe(other)}): NMSE {o['nmse']:.4f} "
+            f"(pooled {pooled_nmse(p, truths, rng):.4f}) SSIM {o['ssim']:.4f} "
             f"PSNR {o['psnr_db']:.2f} dB, {t:.0f} ms/sample"
         )
     return {
