@@ -36,15 +36,14 @@ def drop_files(window: QWidget, paths: list[Path]) -> bool:
 
 
 def canvas_pixel(canvas, x: float, y: float) -> QPoint:
-    """The native-widget pixel of grid point (x, y) cells of a shown FieldCanvas."""
-    view = canvas.vispy
-    px, py = view.canvas.scene.node_transform(view.image).imap([x, y])[:2]
+    """The pixel of a shown FieldCanvas's drawing widget (``canvas.view.native``) at grid point (x, y)."""
+    px, py = canvas.grid_to_pixel(x, y)
     return QPoint(round(px), round(py))
 
 
 def canvas_stroke(canvas, points: list[tuple[float, float]], button=Qt.MouseButton.LeftButton) -> None:
     """Press at the first grid point, move through the others and release at the last, as a hand does."""
-    native = canvas.vispy.native
+    native = canvas.view.native
     no_mod = Qt.KeyboardModifier.NoModifier
     # Hover to the first point before pressing: the press then starts where it lands.
     QTest.mouseMove(native, canvas_pixel(canvas, *points[0]))

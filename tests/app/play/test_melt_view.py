@@ -29,7 +29,7 @@ def melt(qtbot, tmp_path):
     qtbot.waitExposed(panel)
     panel.system_combo.setCurrentText("Laser melting")
     view = panel.melt
-    qtbot.waitUntil(lambda: view.isVisible() and view.temperature_canvas.vispy is not None)
+    qtbot.waitUntil(lambda: view.isVisible() and view.temperature_canvas.view is not None)
     view.transport.speed_combo.setCurrentText("Max")
     assert view.play_state.temperature_session is not None  # the shipped models play by default
     assert view.play_state.microstructure_session is not None
@@ -86,7 +86,7 @@ def test_shipped_models_melt_the_plate_under_a_drawn_path(qtbot, melt):
 def test_drag_beam_is_on_only_while_the_button_is_down(qtbot, melt):
     melt.laser.drag_radio.click()
     canvas = melt.temperature_canvas
-    native = canvas.vispy.native
+    native = canvas.view.native
     no_mod = Qt.KeyboardModifier.NoModifier
     QTest.mouseMove(native, canvas_pixel(canvas, 30.5, 40.5))
     QTest.mousePress(native, Qt.MouseButton.LeftButton, no_mod, canvas_pixel(canvas, 30.5, 40.5))
