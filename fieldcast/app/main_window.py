@@ -14,6 +14,7 @@ from fieldcast.app.data.panel import DataPanel
 from fieldcast.app.panel import Panel
 from fieldcast.app.paths import AppPaths
 from fieldcast.app.play.panel import PlayPanel
+from fieldcast.app.responsiveness import keep_window_responsive
 from fieldcast.app.runs.panel import RunsPanel
 from fieldcast.app.settings import Settings
 from fieldcast.app.train.panel import TrainPanel
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, paths: AppPaths, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        keep_window_responsive()  # before any panel opens a model or starts a training
         self.setObjectName("main_window")
         self.setWindowTitle("Fieldcast")
         self.setAcceptDrops(True)

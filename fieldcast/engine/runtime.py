@@ -18,7 +18,30 @@ from fieldcast.engine.devices import usable_providers
 from fieldcast.engine.limits import format_bytes, memory_budget
 from fieldcast.engine.model_format import INPUT, OUTPUT, ModelInfo, parse_metadata
 
-__all__ = ["ModelError", "ModelInfo", "ModelSession", "find_variants", "load_checked", "physical_cores"]
+__all__ = [
+    "ModelError",
+    "ModelInfo",
+    "ModelSession",
+    "find_variants",
+    "interactive_sessions",
+    "load_checked",
+    "physical_cores",
+]
+
+# Set by interactive_sessions(): sessions share the machine with a window that must keep answering.
+_INTERACTIVE = False
+
+
+def interactive_sessions(on: bool = True) -> None:
+    """Sessions made from now on leave one core to the window and sleep between operators.
+
+    ONNX Runtime's intra-op threads spin on a core between operators by default, and use every core:
+    right for a benchmark, wrong beside a window, whose thread then waits for a CPU behind them (on two
+    cores a Play rollout kept the event loop waiting tens of ms). An application with a window calls this
+    once; the command line keeps ONNX Runtime's defaults.
+    """
+    global _INTERACTIVE
+    _INTERACTIVE = bool(on)
 
 
 class ModelError(Exception):
@@ -209,8 +232,11 @@ class ModelSession:
         if "CPUExecutionProvider" not in wanted:
             wanted.append("CPUExecutionProvider")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads or physical_cores())
+        cores = physical_cores()
+        opts.intra_op_num_threads = int(threads or (max(1, cores - 1) if _INTERACTIVE else cores))
         opts.inter_op_num_threads = 1  # a UNet step is one chain of ops: parallelism lives inside each op
+        if _INTERACTIVE:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3  # errors only: fallback notices are reported through .providers
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
