@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
@@ -20,26 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from fieldcast.app.runs.run_watcher import RunInfo
+from fieldcast.engine.report_compare import flatten
 from fieldcast.widgets.loss_plot import LossPlot
 
-__all__ = ["CompareView", "flatten"]
+__all__ = ["CompareView"]
 
 _MISSING = "—"
 _CURVES = {"train loss": "train_curve", "validation loss": "valid_curve"}
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 1}}`` → ``{"optim.lr": 1}``; lists stay values."""
-    if not isinstance(data, dict):
-        return {prefix: data} if prefix else {}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, name))
-        else:
-            out[name] = value
-    return out
 
 
 class CompareView(QWidget):
