@@ -10,9 +10,10 @@ and no frame beyond the split is ever seen.
 With ``rollout.residual`` the model predicts the change of the state from ``t`` to each ``t+k``, scaled by
 the train-split standard deviation of that change (it grows with ``k``), so each output starts from
 persistence at unit scale. The loss is the recipe's MAE/MSE of those scaled errors over the unmasked
-targets. Validation reports it beside persistence (the current state copied to all ``K`` frames) and the
-mean absolute error of the first frame and of all frames in the state's units (``mae_first/<channel>``,
-``mae_block/<channel>``).
+targets, each output frame weighing the same (a frame late in the block is reached from fewer starts, so a
+plain mean would leave it barely trained). Validation reports it beside persistence (the current state
+copied to all ``K`` frames) and the mean absolute error of the first frame and of all frames in the
+state's units (``mae_first/<channel>``, ``mae_block/<channel>``).
 
 The data are read once into memory (the state and control channels of each segment), which suits the
 datasets this is meant for (tens of thousands of small frames).
@@ -204,12 +205,22 @@ class FieldBlockTask(Task):
         return x, target, valid
 
     def _terms(self, pred, target, valid) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """MAE / MSE of the scaled errors, each output channel weighing the same: a late frame is scored
+        from few starts (only those early enough to reach it), so a plain mean over the scored targets
+        would leave it barely trained."""
         inv = self.inv_scale.to(pred.device)
         mask = valid[:, :, None, None]  # (B, K*C, 1, 1)
         err = (pred - target) * inv
-        n = (mask.sum() * pred.shape[-1] * pred.shape[-2]).clamp(min=1.0)
-        mae = (err.abs() * mask).sum() / n
-        mse = (err.square() * mask).sum() / n
+        count = mask.sum(dim=0).flatten() * pred.shape[-1] * pred.shape[-2]  # (K*C,) scored cells
+        scored = count > 0
+        n = scored.sum().clamp(min=1)
+
+        def channel_mean(values: torch.Tensor) -> torch.Tensor:
+            per = (values * mask).sum(dim=(0, 2, 3))  # (K*C,)
+            return (per[scored] / count[scored]).sum() / n
+
+        mae = channel_mean(err.abs())
+        mse = channel_mean(err.square())
         loss_cfg = self.recipe.loss
         total = loss_cfg.mae * mae + loss_cfg.mse * mse
         return total, {"mae": mae.detach(), "mse": mse.detach()}
