@@ -157,6 +157,9 @@ class GenerativeConfig:
     # diffusion only: a regression model (.onnx path, or a shipped model's file name) whose answer the
     # diffusion model corrects: it generates target - answer, conditioned on the answer too
     mean_model: str | None = None
+    # how the residual is scaled: "std" (its train-split standard deviation: unit variance, so the network's
+    # error floor is small against the target) or "range" (its train-split range to [-1, 1])
+    residual_scale: Literal["std", "range"] = "std"
 
 
 @dataclass
@@ -219,7 +222,9 @@ class Recipe:
     # How the model learns: next state from history (field_rollout), a ConvLSTM streaming its state
     # (recurrent_field), a streaming LSTM over samples (sequence), maps from condition maps (generative) or
     # the next rollout.steps states in one call (field_block).
-    task: Literal["field_rollout", "recurrent_field", "sequence", "generative", "field_block"] = "field_rollout"
+    task: Literal["field_rollout", "recurrent_field", "sequence", "generative", "field_block"] = (
+        "field_rollout"
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -526,5 +531,6 @@ def config_hash(recipe: Recipe) -> str:
         data.pop("generative", None)
     elif data["generative"].get("mean_model") is None:
         data["generative"].pop("mean_model", None)
+        data["generative"].pop("residual_scale", None)
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -19,7 +19,10 @@ tens of standard deviations under mean/std scaling and swamp the unit-variance n
   correction. The diffusion model generates the residual ``target - mean`` (``mean`` the regression model's
   answer, computed once per pair by the engine's session of that file), conditioned on the condition maps
   and on ``mean`` (one more input channel, scaled like the target); the residual is scaled by its own
-  train-split range to [-1, 1]. A sample is ``mean`` plus a generated residual, so the diffusion model's
+  train-split standard deviation (``residual_scale: std``, the default) or range (``range``, to [-1, 1]).
+  A residual is mostly small with a few large misses; scaled to unit variance, the network's own error
+  floor is a small fraction of the residual's typical size, where the range scaling makes it a fraction of
+  the largest miss. A sample is ``mean`` plus a generated residual, so the diffusion model's
   errors are scaled down with the residual's (small) range. The export carries the regression model inside
   the same file.
 - ``regression``: the deterministic baseline. The same ``diffusion_unet`` network with ``noise_input``
@@ -296,7 +299,11 @@ class GenerativeTask(Task):
         lo, hi = float(r.min()), float(r.max())
         if not hi > lo:
             hi = lo + 1e-6
-        self.norm.update(residual_mean=(lo + hi) / 2, residual_std=(hi - lo) / 2, residual_range=[lo, hi])
+        if self.recipe.generative.residual_scale == "std":
+            centre, scale = float(r.mean()), max(float(r.std()), (hi - lo) * 1e-6)
+        else:
+            centre, scale = (lo + hi) / 2, (hi - lo) / 2
+        self.norm.update(residual_mean=centre, residual_std=scale, residual_range=[lo, hi])
         blob = path.read_bytes()
         self.gen.update(
             residual=True,
