@@ -66,39 +66,55 @@ def speed_max(velocity: np.ndarray) -> float:
     return float(np.hypot(velocity[..., 0], velocity[..., 1]).max())
 
 
-def compare_scene(session: ModelSession, scene: SmokeScene, frames: int) -> dict:
-    """Roll the model alone and the solver from the scene's start; figures at each checkpoint."""
+def compare_scene(sessions: list[ModelSession], scene: SmokeScene, frames: int) -> list[dict]:
+    """Roll each model alone and the solver (once) from the scene's start; figures at each checkpoint, one
+    dict per model, plus persistence (the start's density kept) in the first one's ``persistence``."""
     solver = scene.solver()
     controls = scene.controls()
     state = scene.initial_state(solver)
-    rollout = Rollout(session, bounds=False)
-    rollout.reset(start_fields(scene, state))
-    k = rollout.frames_per_step
+    start = start_fields(scene, state)
+    rollouts = []
+    for session in sessions:
+        rollout = Rollout(session, bounds=False)
+        rollout.reset(start)
+        rollouts.append(rollout)
+    k = rollouts[0].frames_per_step
+    if any(r.frames_per_step != k for r in rollouts):
+        raise SystemExit("the model and the baseline must advance the same frames per call")
     ctrl = model_controls(scene)
-    out = {"nmse": {}, "smoke_ratio": {}, "finite": True}
-    model_speed = solver_speed = speed_max(state.velocity())
+    outs = [{"nmse": {}, "smoke_ratio": {}, "finite": True, "persistence": {}} for _ in sessions]
+    model_speed = [speed_max(start["velocity"])] * len(sessions)
+    solver_speed = speed_max(state.velocity())
+    held = start["density"].astype(np.float64)
     frame = 0
     while frame < frames:
-        result = rollout.step(ctrl)
+        results = [r.step(ctrl) if out["finite"] else None for r, out in zip(rollouts, outs, strict=True)]
         for _ in range(k):
             state = solver.step(state, controls)
             solver_speed = max(solver_speed, speed_max(state.velocity()))
         frame += k
-        fields = result.fields
-        if not result.stats["finite"]:
-            out["finite"] = False
-            break
-        model_speed = max(model_speed, speed_max(fields["velocity"]))
-        if frame in CHECKPOINTS:
-            truth, pred = state.density, fields["density"].astype(np.float64)
-            denom = float(np.sum(truth**2))
-            out["nmse"][frame] = float(np.sum((pred - truth) ** 2)) / denom if denom > 0 else float("nan")
-            total = float(truth.sum())
-            if total >= MIN_SMOKE:
-                out["smoke_ratio"][frame] = float(pred.sum()) / total
-    out["speed_ratio"] = model_speed / max(solver_speed, 1e-6)
-    out["model_speed"], out["solver_speed"] = model_speed, solver_speed
-    return out
+        truth = state.density
+        denom = float(np.sum(truth**2))
+        total = float(truth.sum())
+        if frame in CHECKPOINTS and denom > 0:
+            outs[0]["persistence"][frame] = float(np.sum((held - truth) ** 2)) / denom
+        for i, (result, out) in enumerate(zip(results, outs, strict=True)):
+            if result is None:
+                continue
+            fields = result.fields
+            if not result.stats["finite"]:
+                out["finite"] = False
+                continue
+            model_speed[i] = max(model_speed[i], speed_max(fields["velocity"]))
+            if frame in CHECKPOINTS:
+                pred = fields["density"].astype(np.float64)
+                out["nmse"][frame] = float(np.sum((pred - truth) ** 2)) / denom if denom > 0 else float("nan")
+                if total >= MIN_SMOKE:
+                    out["smoke_ratio"][frame] = float(pred.sum()) / total
+    for i, out in enumerate(outs):
+        out["speed_ratio"] = model_speed[i] / max(solver_speed, 1e-6)
+        out["model_speed"], out["solver_speed"] = model_speed[i], solver_speed
+    return outs
 
 
 def bounded_share(session: ModelSession, scene: SmokeScene, frames: int) -> float:
@@ -159,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="grid of the rollouts (default 128)")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     parser.add_argument(
+        "--baseline",
+        help="a second smoke model rolled out beside the first on the same scenes, e.g. the physics "
+        "structure with an untrained network (RESULT gains baseline_nmse50=... baseline_nmse100=...)",
+    )
+    parser.add_argument(
         "--timing-only",
         action="store_true",
         help="only the time per simulated frame (RESULT speedup128=... speedup256=...)",
@@ -170,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         print("no model: pass --model PATH")
         return 2
     session = ModelSession(path, providers=["CPUExecutionProvider"], threads=args.threads)
+    sessions = [session]
+    if args.baseline:
+        sessions.append(ModelSession(args.baseline, providers=["CPUExecutionProvider"], threads=args.threads))
     k = session.info.frames_per_step
     print(f"{path}: {k} frames per call; {args.frames} frames per scene at {args.size}²", flush=True)
 
@@ -179,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     scenes = [(name, make_scene(name, args.size)) for name in scene_names()]
     scenes += held_out_scenes(args.held_out, args.size)
-    results = {}
+    results, baseline, persistence = {}, {}, {}
     header = " ".join(f"nmse@{c:<5d}" for c in CHECKPOINTS if c <= args.frames)
     print(f"{'scene':26s} {header} smoke ratio min..max  speed model/solver", flush=True)
     for name, scene in scenes:
-        r = compare_scene(session, scene, args.frames)
-        results[name] = r
+        rs = compare_scene(sessions, scene, args.frames)
+        r = results[name] = rs[0]
+        persistence[name] = r["persistence"]
         cells = " ".join(f"{r['nmse'].get(c, float('nan')):10.3f}" for c in CHECKPOINTS if c <= args.frames)
         ratios = list(r["smoke_ratio"].values()) or [float("nan")]
         print(
@@ -192,10 +217,30 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['model_speed']:.2f}/{r['solver_speed']:.2f} finite={int(r['finite'])}",
             flush=True,
         )
+        if args.baseline:
+            b = baseline[name] = rs[1]
+            cells = " ".join(
+                f"{b['nmse'].get(c, float('nan')):10.3f}" for c in CHECKPOINTS if c <= args.frames
+            )
+            print(f"{'  baseline':26s} {cells} speed {b['model_speed']:.2f}", flush=True)
 
-    held = [r for n, r in results.items() if n.startswith("held-out")]
-    nmse50 = float(np.nanmedian([r["nmse"].get(50, np.nan) for r in held])) if held else float("nan")
-    nmse100 = float(np.nanmedian([r["nmse"].get(100, np.nan) for r in held])) if held else float("nan")
+    def held_median(table: dict[str, dict], frame: int) -> float:
+        values = [v.get(frame, np.nan) for n, v in table.items() if n.startswith("held-out")]
+        return float(np.nanmedian(values)) if values else float("nan")
+
+    nmse50 = held_median({n: r["nmse"] for n, r in results.items()}, 50)
+    nmse100 = held_median({n: r["nmse"] for n, r in results.items()}, 100)
+    print(
+        f"held-out medians: model {nmse50:.3f} / {nmse100:.3f} at 50 / 100 frames; persistence "
+        f"{held_median(persistence, 50):.3f} / {held_median(persistence, 100):.3f}",
+        flush=True,
+    )
+    extra = ""
+    if args.baseline:
+        b50 = held_median({n: b["nmse"] for n, b in baseline.items()}, 50)
+        b100 = held_median({n: b["nmse"] for n, b in baseline.items()}, 100)
+        print(f"held-out medians, baseline {args.baseline}: {b50:.3f} / {b100:.3f}", flush=True)
+        extra = f" baseline_nmse50={b50:.3f} baseline_nmse100={b100:.3f}"
     all_ratios = [v for r in results.values() for v in r["smoke_ratio"].values()]
     finite = all(r["finite"] for r in results.values())
     worst_speed = max(r["speed_ratio"] for r in results.values()) if finite else float("inf")
@@ -212,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         f"smoke_ratio_min={min(all_ratios, default=float('nan')):.2f} "
         f"smoke_ratio_max={max(all_ratios, default=float('nan')):.2f} finite={int(finite)} "
         f"speedup128={timings[128]:.1f} speedup256={timings[256]:.1f} "
-        f"bounds_cells_pct={max(bounded.values()):.3f}"
+        f"bounds_cells_pct={max(bounded.values()):.3f}{extra}"
     )
     return 0
 
