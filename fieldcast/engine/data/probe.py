@@ -4,12 +4,19 @@ libhdf5 can crash (segfault) or spin forever on crafted files, and it cannot be 
 So the first look runs ``python -m fieldcast.engine.data.probe PATH`` in a subprocess: the parent
 survives whatever happens there and turns a crash or a hang into a clear error. The child prints one JSON
 line; nothing from the file is ever unpickled.
+
+Where the system can limit a child's CPU time (Linux), the time limit counts the child's CPU seconds, not
+the clock's: on a machine busy with training, a valid file may wait minutes for a CPU without being called
+damaged, while a reader spinning on a crafted file is still stopped after its CPU seconds. The clock then
+only catches a reader that waits without computing (a stalled disk or share), at ten times the limit.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -103,26 +110,62 @@ def _child_command(path: str) -> list[str]:
     return [sys.executable, "-m", "fieldcast.engine.data.probe", path]
 
 
-def probe_file(path: str | os.PathLike, timeout: float = 30.0) -> ProbeResult:
+#: wall-clock limit as a multiple of the CPU-time limit, where the CPU time is limited
+_WALL_FACTOR = 10
+
+
+def _limit_cpu(pid: int, seconds: float) -> bool:
+    """Limit process ``pid`` to ``seconds`` of CPU time, without a core file; False where not possible."""
+    try:
+        import resource
+
+        limit = max(1, math.ceil(seconds))
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+        resource.prlimit(pid, resource.RLIMIT_CPU, (limit, limit + 1))
+    except (ImportError, AttributeError, OSError, ValueError):  # not Linux, or the child already ended
+        return False
+    return True
+
+
+def probe_file(
+    path: str | os.PathLike, timeout: float = 30.0, wall_timeout: float | None = None
+) -> ProbeResult:
     """Summarise ``path`` in a subprocess; a crash or a hang there becomes ``ok=False`` with an error line.
 
-    Blocks up to ``timeout`` seconds (plus interpreter start-up); the GUI calls it from a worker thread.
+    ``timeout`` is the child's CPU seconds where the system limits them (Linux; the wall clock then waits
+    ``wall_timeout``, default ten times as long), else wall-clock seconds (plus interpreter start-up). The
+    GUI calls it from a worker thread.
     """
     p = str(path)
+    proc = subprocess.Popen(
+        _child_command(p),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if _limit_cpu(proc.pid, timeout):
+        wall = timeout * _WALL_FACTOR if wall_timeout is None else max(timeout, wall_timeout)
+    else:
+        wall = timeout
     try:
-        proc = subprocess.run(
-            _child_command(p), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        stdout, stderr = proc.communicate(timeout=wall)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return ProbeResult(
-            p, False, error=f"{p}: reading the file did not finish within {timeout:g} s (damaged?)"
+            p, False, error=f"{p}: reading the file did not finish within {wall:g} s (damaged?)"
         )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if wall > timeout and proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):  # the CPU limit
+        return ProbeResult(
+            p, False, error=f"{p}: reading the file took more than {timeout:g} s of CPU time (damaged?)"
+        )
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         if proc.returncode < 0:
             how = f"crashed the reader (signal {-proc.returncode})"
         else:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            last = (stderr.strip().splitlines() or ["no output"])[-1]
             how = f"crashed the reader (exit code {proc.returncode}: {last})"
         return ProbeResult(p, False, error=f"{p}: reading the file {how}")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import pytest
 from data_files import SPEC, write_fieldcast, write_npz_frames, write_pdebench_flat
@@ -39,8 +40,21 @@ def test_probe_survives_a_hanging_reader(tmp_path, monkeypatch):
     monkeypatch.setattr(
         probe_module, "_child_command", lambda p: [sys.executable, "-c", "import time; time.sleep(60)"]
     )
-    result = probe_file(tmp_path / "x.h5", timeout=0.5)
-    assert not result.ok and "did not finish within 0.5 s" in result.error
+    t0 = time.monotonic()
+    result = probe_file(tmp_path / "x.h5", timeout=0.5, wall_timeout=2)
+    # A reader that waits without computing is stopped by the clock (on Linux the CPU limit never comes).
+    wall = 2 if sys.platform.startswith("linux") else 0.5
+    assert not result.ok and f"did not finish within {wall:g} s" in result.error
+    assert time.monotonic() - t0 < wall + 5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU time is limited on Linux only")
+def test_probe_stops_a_spinning_reader_by_its_cpu_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(probe_module, "_child_command", lambda p: [sys.executable, "-c", "while True: pass"])
+    result = probe_file(tmp_path / "x.h5", timeout=1, wall_timeout=300)  # a busy machine is slow to give 1 s
+    assert not result.ok and result.error == (
+        f"{tmp_path / 'x.h5'}: reading the file took more than 1 s of CPU time (damaged?)"
+    )
 
 
 def test_probe_survives_a_crashing_reader(tmp_path, monkeypatch):
