@@ -69,4 +69,14 @@ def run_gui(open_files: list[Path] | None = None, panel: str | None = None) -> i
     finally:
         hook.uninstall()
     log.info("Fieldcast closed")
+    from fieldcast.app.play.model_opening import wait_abandoned
+
+    if not wait_abandoned(2.0):
+        # A thread still inside a model that stopped answering can make the interpreter abort on its way
+        # out; the window has closed and saved its state, so the process ends here.
+        log.warning("ending with a model that stopped answering still running")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

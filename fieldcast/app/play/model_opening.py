@@ -53,15 +53,18 @@ _ABANDONED: set[JobWorker] = set()
 
 
 def wait_abandoned(seconds: float) -> bool:
-    """Wait up to ``seconds`` for abandoned openings to end; True when none is left.
+    """Wait up to ``seconds`` for abandoned openings and Play steppers to end; True when none is left.
 
     A thread still inside ONNX Runtime when the interpreter exits can make the process abort on its way
     out, so whoever ends the process may give them a moment first.
     """
+    from fieldcast.app.play.stepper import wait_abandoned_steppers
+
     deadline = time.monotonic() + seconds
     for worker in list(_ABANDONED):
         worker.wait(int(max(0.0, deadline - time.monotonic()) * 1000))
-    return not any(w.is_running() for w in _ABANDONED)
+    steppers_ended = wait_abandoned_steppers(max(0.0, deadline - time.monotonic()))
+    return steppers_ended and not any(w.is_running() for w in _ABANDONED)
 
 
 def _shipped(path: Path) -> bool:

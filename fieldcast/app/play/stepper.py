@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-__all__ = ["Stepper", "Steppable"]
+__all__ = ["Stepper", "Steppable", "wait_abandoned_steppers"]
 
 log = logging.getLogger("fieldcast.app.play")
 
@@ -33,7 +33,21 @@ _LIVE: set[Stepper] = set()
 _MAX_IN_FLIGHT = 2
 #: seconds a step or command may take before the stepper is abandoned
 STEP_TIMEOUT_S = 15.0
+#: seconds :meth:`Stepper.stop` waits for the step in progress before abandoning it (closing the window)
+STOP_WAIT_S = 1.0
 _WATCH_MS = 250
+# Abandoned steppers whose thread has not ended yet (inside a step that stopped answering).
+_ABANDONED: set[Stepper] = set()
+
+
+def wait_abandoned_steppers(seconds: float) -> bool:
+    """Wait up to ``seconds`` for the threads of abandoned steppers to end; True when none is left."""
+    deadline = time.monotonic() + seconds
+    for stepper in list(_ABANDONED):
+        stepper._thread.join(max(0.0, deadline - time.monotonic()))
+        if not stepper._thread.is_alive():
+            _ABANDONED.discard(stepper)
+    return not _ABANDONED
 
 
 def describe(simulation: Any) -> str:
@@ -154,8 +168,12 @@ class Stepper(QObject):
             self._in_flight = max(0, self._in_flight - 1)
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> bool:
-        """End the thread; True when it ended within ``timeout`` seconds (at once when abandoned)."""
+    def stop(self, timeout: float = STOP_WAIT_S) -> bool:
+        """End the thread; True when it ended within ``timeout`` seconds (at once when abandoned).
+
+        A step or command still running after ``timeout`` is abandoned: closing the window does not wait
+        for a model that stopped answering (its thread is left to finish or die with the process).
+        """
         self._watchdog.stop()
         self._quit = True
         if self.abandoned:
@@ -163,7 +181,17 @@ class Stepper(QObject):
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            self.abandoned, self._running = True, False
+            _LIVE.discard(self)
+            _ABANDONED.add(self)
+            log.warning(
+                "play stepper abandoned on stop: %s did not answer within %g s",
+                describe(self.simulation),
+                timeout,
+            )
+            return False
+        return True
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -180,6 +208,7 @@ class Stepper(QObject):
         self._running = False
         self._watchdog.stop()
         _LIVE.discard(self)
+        _ABANDONED.add(self)
         message = (
             f"{describe(self.simulation)}: its {self._busy_what or 'step'} has not answered for "
             f"{waited:.0f} s; Play abandoned it (the model may be damaged or too large for this "
@@ -203,6 +232,7 @@ class Stepper(QObject):
                     self._wake.clear()
         finally:
             _LIVE.discard(self)
+            _ABANDONED.discard(self)
 
     def _run_commands(self) -> None:
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -90,3 +91,54 @@ def test_errors_name_the_model_they_came_from():
 
     assert describe(Sim()) == "/runs/r1/model.onnx"
     assert describe(object()) == "the simulation"
+
+
+def test_stop_abandons_a_step_that_does_not_answer(qtbot):
+    from fieldcast.app.play.model_opening import wait_abandoned
+
+    sim = _Stalling("/models/stuck.onnx", good=1)
+    stepper = Stepper(sim, timeout=60.0)  # far from its watchdog: the window closes first
+    stepper.sig_frame.connect(lambda _frame: stepper.frame_received())
+    stepper.rate = 0.0
+    stepper.start()
+    stepper.play()
+    qtbot.waitUntil(lambda: sim.steps >= 1 and stepper._busy_since is not None, timeout=5000)
+    t0 = time.monotonic()
+    assert stepper.stop(0.3) is False
+    assert time.monotonic() - t0 < 1.0 and stepper.abandoned
+    assert not wait_abandoned(0.1)  # its thread is still inside the step
+    sim.release.set()
+    assert wait_abandoned(5.0)
+
+
+def test_closing_the_window_does_not_wait_for_a_stuck_play_step(qtbot):
+    from fieldcast.app.main_window import MainWindow
+    from fieldcast.app.paths import app_paths
+    from fieldcast.app.play.model_opening import wait_abandoned
+    from fieldcast.app.settings import Settings
+
+    paths = app_paths()
+    window = MainWindow(paths, Settings(paths.settings_file))
+    qtbot.addWidget(window)
+    window.show_panel("play")
+    window.show()
+    qtbot.waitExposed(window)
+    play = window.panels["play"]
+    qtbot.waitUntil(lambda: play.frame is not None, timeout=20_000)
+    release, entered = threading.Event(), threading.Event()
+    real = play.simulation.advance
+
+    def stuck():
+        entered.set()
+        release.wait()
+        return real()
+
+    play.simulation.advance = stuck
+    play.play()
+    qtbot.waitUntil(entered.is_set, timeout=10_000)
+    t0 = time.monotonic()
+    window.close()
+    assert time.monotonic() - t0 < 4.0  # the stuck step is abandoned after a second, not waited for
+    assert play.stepper.abandoned
+    release.set()
+    assert wait_abandoned(10.0)
