@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -142,3 +144,21 @@ def test_closing_the_window_does_not_wait_for_a_stuck_play_step(qtbot):
     assert play.stepper.abandoned
     release.set()
     assert wait_abandoned(10.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_the_stepper_thread_runs_nicer_than_the_window(qtbot):
+    from fieldcast.app.play.stepper import STEPPER_NICENESS
+
+    sim = _Stalling("nice.onnx", good=10**6)
+    stepper = Stepper(sim)
+    stepper.start()
+    qtbot.waitUntil(lambda: stepper._thread.native_id is not None, timeout=2000)
+    window = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    qtbot.waitUntil(
+        lambda: (
+            os.getpriority(os.PRIO_PROCESS, stepper._thread.native_id) == min(19, window + STEPPER_NICENESS)
+        ),
+        timeout=2000,
+    )
+    assert stepper.stop()
