@@ -187,7 +187,7 @@ class Soak:
         after = [mb for t, mb in self.rss if t >= warm] or [self.rss[-1][1]]
         late = np.asarray(self.lateness_ms or [0.0])
         idle = [(fds, threads) for t, fds, threads in self.idle_handles if t >= warm] or [(0, 0)]
-        windows = [p99 for t, *_, p99 in self.samples if t >= warm] or [0.0]
+        windows = [s[4] for s in self.samples if s[0] >= warm] or [0.0]  # (seconds, ..., p99, load)
         return {
             "minutes": self.seconds / 60.0,
             "rss_start_mb": self.rss[0][1],
