@@ -55,6 +55,43 @@ def _threads() -> int:
     return 0
 
 
+def _cpu_by_process() -> dict[int, tuple[float, str]]:
+    """CPU seconds used so far by every other process, with its command line (Linux; empty elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used: dict[int, tuple[float, str]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            used[int(entry)] = ((int(fields[11]) + int(fields[12])) / ticks, command)
+        except (OSError, IndexError, ValueError):
+            continue
+    return used
+
+
+def _other_load(before: dict[int, tuple[float, str]], seconds: float) -> list[str]:
+    """The other processes that used more than 5 % of a CPU since ``before``: 'NN % command'."""
+    rows = []
+    for pid, (cpu, command) in _cpu_by_process().items():
+        share = (cpu - before.get(pid, (0.0, ""))[0]) / max(seconds, 1e-9)
+        if share > 0.05 and command:
+            rows.append((share, f"{100 * share:.0f} % {command[:120]}"))
+    return [text for _, text in sorted(rows, reverse=True)]
+
+
+def _autogroup() -> str:
+    """This process's scheduler autogroup and its nice value (Linux), e.g. '/autogroup-12 nice -10'."""
+    try:
+        with open("/proc/self/autogroup", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _ensure_display() -> None:
     """Re-run this script under ``xvfb-run`` when there is no display (offscreen Qt if Xvfb is missing).
 
@@ -251,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         app = QApplication.instance() or QApplication(sys.argv[:1])
         soak = Soak(args.minutes * 60.0, args.sample, Path(tmp), play=not args.no_play)
         _count_unexpected(soak)
+        others = _cpu_by_process()
         r = soak.run()
+        others = _other_load(others, r["minutes"] * 60.0)
         app.processEvents()
     print(
         f"rss {r['rss_start_mb']:.0f} MB at start, {r['rss_warm_mb']:.0f} MB after warm-up, "
@@ -287,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             "error_messages": soak.errors[:20],
             "samples_columns": ["seconds", "rss_mb", "open_fds", "threads", "loop_p99_ms", "load_avg"],
             "nice": os.nice(0),
+            "autogroup": _autogroup(),
+            "other_processes": others,
             "cpus": os.cpu_count(),
             "samples": soak.samples,
         }

@@ -317,6 +317,16 @@ def render(
             "",
             f"`{soak.get('result', '')}`",
         ]
+        worst = soak.get("loop_p99_worst_interval_ms")
+        if worst is not None and "worst" not in soak.get("conditions", ""):
+            lines += ["", f"Worst 5-second interval after warm-up: p99 {worst:.1f} ms."]
+        if soak.get("autogroup"):
+            lines += ["", f"Scheduler group of the soak: `{soak['autogroup']}`."]
+        if soak.get("other_processes"):
+            lines += ["", "Other processes over the soak (share of one CPU):", ""]
+            lines += [f"- `{row}`" for row in soak["other_processes"][:12]]
+        if soak.get("conditions"):
+            lines += ["", str(soak["conditions"])]
     else:
         lines.append(
             "No soak result yet: run `python benchmarks/soak.py --minutes 30` (it writes `docs/soak.json`)."
