@@ -46,7 +46,7 @@ from fieldcast.engine.systems.stress.microstructure import RANGES, Microstructur
 from fieldcast.engine.systems.stress.play import MAX_INCREMENTS, StressFrame, StressPlay, grain_error
 from fieldcast.resources import resource_path
 
-__all__ = ["MICROSTRUCTURES", "StressView", "default_stress_model"]
+__all__ = ["MICROSTRUCTURES", "SHIPPED", "StressView", "default_stress_model", "shipped_stress_models"]
 
 #: what the microstructure chooser offers: label -> (kind, grains)
 MICROSTRUCTURES = {
@@ -60,10 +60,28 @@ _SIZE = 64
 _PICTURE = 256
 
 
+#: the shipped stress models the page offers: file name -> what it is
+SHIPPED = {
+    "stress_default.onnx": "ResUNet, one increment per call",
+    "stress_fast.onnx": "fast ResUNet, 20 increments per call",
+    "stress_paper_setup.onnx": "reference study's U-Net, one increment per call",
+}
+
+
 def default_stress_model() -> Path | None:
     """The shipped stress model, if this installation has it."""
     path = resource_path("models", "stress_default.onnx")
     return path if path.is_file() else None
+
+
+def shipped_stress_models() -> dict[str, Path]:
+    """The shipped stress models this installation has: label -> path."""
+    found = {}
+    for name, what in SHIPPED.items():
+        path = resource_path("models", name)
+        if path.is_file():
+            found[f"{name} ({what})"] = path
+    return found
 
 
 class FieldImage(QLabel):
@@ -239,6 +257,10 @@ class StressView(QWidget):
         self.feed = QComboBox()
         self.feed.setObjectName("stress_feed")
         self.feed.addItems(["its own prediction (rollout)", "the solver's field (one step)"])
+        self.shipped = QComboBox()
+        self.shipped.setObjectName("stress_shipped")
+        self.shipped.addItem("Shipped models…")
+        self.shipped.addItems(list(shipped_stress_models()))
         self.open_button = QPushButton("Open model…")
         self.model_label = QLabel("No model: solver only")
         self.model_label.setWordWrap(True)
@@ -247,6 +269,7 @@ class StressView(QWidget):
         col.addWidget(self.model_label)
         col.addWidget(QLabel("Each increment the network is fed"))
         col.addWidget(self.feed)
+        col.addWidget(self.shipped)
         col.addWidget(self.open_button)
         self.play_button = QPushButton("Play")
         self.play_button.setObjectName("stress_play")
@@ -304,6 +327,7 @@ class StressView(QWidget):
         self.reset_button.clicked.connect(self._restart)
         self.slider.valueChanged.connect(self._on_slider_changed)
         self.open_button.clicked.connect(self._on_open_clicked)
+        self.shipped.activated.connect(self._on_shipped_chosen)
         self.feed.currentIndexChanged.connect(self._restart)
         for image in (self.network_image, self.solver_image, self.error_image):
             image.sig_cell_clicked.connect(self._on_cell_clicked)
@@ -338,6 +362,12 @@ class StressView(QWidget):
 
     def load_model(self, path: Path, provider: str = "") -> bool:
         return self.open_model(path)
+
+    def _on_shipped_chosen(self, index: int) -> None:
+        path = shipped_stress_models().get(self.shipped.itemText(index))
+        self.shipped.setCurrentIndex(0)
+        if path is not None:
+            self.open_model(path)
 
     def _on_open_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a stress model", "", "Fieldcast models (*.onnx)")

@@ -172,3 +172,17 @@ def test_a_model_of_20_increments_per_call_plays_the_load_path_from_one_call(qtb
     assert "ms per increment, one call per 20 increments" in stress.readouts.text()
     seconds = {f.network_seconds for f in stress.frames[1:4]}
     assert len(seconds) == 1 and seconds.pop() > 0  # the call's time, shared by its increments
+
+
+def test_the_shipped_models_are_offered_on_the_page(qtbot, stress):
+    from fieldcast.app.play.stress_view import shipped_stress_models
+
+    shipped = shipped_stress_models()
+    assert any(label.startswith("stress_default.onnx") for label in shipped)
+    assert stress.shipped.count() == 1 + len(shipped)
+    stress.shipped.setFocus()
+    QTest.keyClick(stress.shipped, Qt.Key.Key_Down)  # the first shipped model, chosen from the keyboard
+    first = stress.shipped.itemText(1).split(" ")[0]
+    qtbot.waitUntil(lambda: stress.model_path is not None and stress.model_path.name == first)
+    assert stress.shipped.currentIndex() == 0  # back to its prompt, ready for the next choice
+    assert stress.play.increments == stress.session.info.increments
