@@ -118,7 +118,7 @@ def measure(
         p, t = generate(other, conds)
         o = score(p, truths, rng)
         print(
-            f"{source}: compared {path.name} ({describe(other)}): NMSE {o['nmse']:.4f} "
+            f"{source}: compared {path.parent.name}/{path.name} ({describe(other)}): NMSE {o['nmse']:.4f} "
             f"(pooled {pooled_nmse(p, truths, rng):.4f}) SSIM {o['ssim']:.4f} "
             f"PSNR {o['psnr_db']:.2f} dB, {t:.0f} ms/sample"
         )

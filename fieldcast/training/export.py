@@ -315,10 +315,16 @@ def _load(ckpt: Path) -> tuple[Any, dict[str, Any]]:
         ) from None
 
 
-def _make_exporter(run: Path, ckpt: Path, data, n_samples: int):
+def _make_exporter(run: Path, ckpt: Path, data, n_samples: int, steps: int | None = None):
     model, sidecar = _load(ckpt)
     side = ckpt.with_suffix(".json")
     task = sidecar.get("task") or "field_rollout"
+    if steps is not None:
+        if task != "generative" or sidecar.get("generative", {}).get("objective") != "diffusion":
+            raise ExportError(run, "--steps applies to diffusion models only")
+        if steps < 1:
+            raise ExportError(run, f"--steps must be at least 1, got {steps}")
+        sidecar["generative"]["sample_steps"] = int(steps)
     cls = _exporter(task)
     if cls is None:
         raise ExportError(side, f"unknown task {task!r}; this Fieldcast exports field_rollout, "
@@ -366,6 +372,7 @@ def export_run(
     data: str | Path | None = None,
     n_samples: int = 8,
     token: CancelToken | None = None,
+    steps: int | None = None,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """Export run folder ``run``; yields progress and returns the report (also written beside the model).
 
@@ -375,6 +382,7 @@ def export_run(
     out : fp32 model path (default ``RUN/model.onnx``); variants and the report go beside it.
     data : dataset for parity inputs, calibration and validation error (default: the run's own data).
     n_samples : validation inputs (windows, trajectories) for parity and training inputs for calibration.
+    steps : a diffusion model's default DDIM steps (default: the recipe's ``generative.sample_steps``).
 
     Raises
     ------
@@ -387,7 +395,7 @@ def export_run(
     variants = ["fp32"] + (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     total = 2 + 2 * len(variants)
     # Everything that can refuse the run or the data does so before the first progress line is drawn.
-    exporter = _make_exporter(run, ckpt, data, n_samples)
+    exporter = _make_exporter(run, ckpt, data, n_samples, steps)
     yield Progress("export", 1, total, f"{ckpt.name} loaded; tracing the fp32 graph")
     token.raise_if_cancelled()
     fp32 = exporter.fp32()

@@ -116,3 +116,10 @@ def test_export_refuses_a_changed_regression_model(runs, tmp_path):
             drain(export_run(run))
     finally:
         runs["mean"].write_bytes(original)
+
+
+def test_export_steps_sets_the_default_of_diffusion_models_only(runs, tmp_path):
+    drain(export_run(runs["residual"], out=tmp_path / "five.onnx", steps=3))
+    assert GenerativeSession(tmp_path / "five.onnx").info.default_steps == 3
+    with pytest.raises(ExportError, match="diffusion models only"):
+        drain(export_run(runs["root"] / "regression", out=tmp_path / "r.onnx", steps=3))

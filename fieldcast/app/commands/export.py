@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="weights to export")
     parser.add_argument("--out", type=Path, metavar="FILE", help="fp32 model path (default RUN/model.onnx)")
     parser.add_argument("--data", type=Path, metavar="FILE", help="dataset for checks (default: the run's)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="a diffusion model's default DDIM steps (default: its recipe's)",
+    )
 
 
 def _columns(report: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         data=args.data,
         token=token,
+        steps=args.steps,
     )
     result: dict[str, Any] = {}
 
