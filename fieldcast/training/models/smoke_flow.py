@@ -37,6 +37,7 @@ __all__ = [
     "confinement_force",
     "curl_faces",
     "curl_velocity",
+    "dirichlet_poisson",
     "maccormack",
     "semi_lagrangian",
 ]
@@ -58,9 +59,16 @@ class SmokeFlowConfig:
     max_rate: float = 0.5  # largest emitter injection, density per frame
     advect_velocity: bool = False  # carry the flow along itself first, as the solver does, then add curl(Δψ)
     hold_emitter_velocity: bool = False  # keep the input's velocity inside emitters instead of learning it
+    # Impose the emitters' velocity (the input's, inside them) before the pressure solve instead of after
+    # the network, as the solver imposes it before its projection: the jet leaves its emitter smoothly.
+    emit_before_projection: bool = False
     density_advection: str = "semi_lagrangian"  # or "maccormack": second order, limited (less diffusion)
     project: bool = False  # remove the input flow's divergence with a free-space pressure solve first
     project_radius: int = 16  # reach of that solve's kernel, in coarse cells
+    # How that solve is done: "free_space" (the kernel above, on the coarse grid) or "dirichlet": the exact
+    # solution of the 5-point Poisson equation on the whole state grid with zero pressure outside it (the
+    # solver's open sides), by sine transforms written as matrix products (colliders are not seen).
+    projection: str = "free_space"
     # Where there is no smoke, no emitter and no flow within ``gate_reach`` cells the flow does not change:
     # the network's Δψ is multiplied by a mask of the active region (so still, empty air stays still).
     gate_activity: bool = False
@@ -92,6 +100,10 @@ class SmokeFlowConfig:
             raise ValueError("SmokeFlowConfig: buoyancy and confinement must be >= 0")
         if not self.psi_scale > 0 or not self.max_rate >= 0:
             raise ValueError("SmokeFlowConfig: psi_scale must be > 0 and max_rate >= 0")
+        if self.projection not in ("free_space", "dirichlet"):
+            raise ValueError(
+                f"SmokeFlowConfig: projection must be 'free_space' or 'dirichlet', not {self.projection!r}"
+            )
         if self.density_advection not in ("semi_lagrangian", "maccormack"):
             raise ValueError(
                 "SmokeFlowConfig: density_advection must be 'semi_lagrangian' or 'maccormack', "
@@ -184,6 +196,25 @@ def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
     return torch.stack([kx * scale, ky * scale]).unsqueeze(1).to(torch.float32)
 
 
+def _sine_basis(n: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal type-I sine transform (n, n), its own inverse, and the eigenvalues (n,) of the 1D
+    Laplacian (1, -2, 1) with zero values one cell beyond either end."""
+    k = torch.arange(1, n + 1, dtype=like.dtype, device=like.device)
+    angle = torch.pi / (n + 1)
+    basis = torch.sin(angle * k.unsqueeze(1) * k.unsqueeze(0)) * torch.sqrt(2.0 / (k[-1:] + 1.0))
+    return basis, 2.0 * torch.cos(angle * k) - 2.0
+
+
+def dirichlet_poisson(rhs: torch.Tensor) -> torch.Tensor:
+    """``p`` (B, nx, ny) with 5-point Laplacian(p) = ``rhs`` on the grid and p = 0 one cell outside it: the
+    exact discrete solution, diagonalised by sine transforms along both axes (four matrix products)."""
+    nx, ny = rhs.shape[-2:]
+    sx, lx = _sine_basis(nx, rhs)
+    sy, ly = _sine_basis(ny, rhs)
+    spectrum = sx @ rhs @ sy
+    return sx @ (spectrum / (lx.unsqueeze(1) + ly.unsqueeze(0))) @ sy
+
+
 def central_divergence(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
     """Central-difference divergence of cell-centred velocity (B, nx, ny), zero on the outermost cells."""
     dx = F.pad(vx[:, 2:, :] - vx[:, :-2, :], (0, 0, 1, 1))
@@ -214,7 +245,7 @@ class SmokeFlow(nn.Module):
                 padding_mode=config.padding_mode,
             )
         )
-        if config.project:
+        if config.project and config.projection == "free_space":
             kernel = pressure_kernel(config.project_radius, float(config.coarsen))
             self.register_buffer("pressure_kernel", kernel, persistent=False)
         # Start as "flow unchanged, smoke carried by it": the head begins at zero.
@@ -252,9 +283,15 @@ class SmokeFlow(nn.Module):
         return vx, vy
 
     def _projected(self, vx: torch.Tensor, vy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The flow less the pressure gradient of its divergence, solved in free space on the coarse grid
-        (what the solver's projection does when an emitter blows into still air: the flow around it)."""
+        """The flow less the pressure gradient of its divergence (what the solver's projection does when an
+        emitter blows into still air: the flow around it), solved as ``projection`` says."""
         c = self.config
+        if c.projection == "dirichlet":
+            p = dirichlet_poisson(central_divergence(vx, vy))
+            padded = F.pad(p.unsqueeze(1), (1, 1, 1, 1)).squeeze(1)  # zero pressure outside the grid
+            gx = 0.5 * (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1])
+            gy = 0.5 * (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2])
+            return vx - gx, vy - gy
         div = central_divergence(vx, vy).unsqueeze(1)
         if c.coarsen > 1:
             div = F.avg_pool2d(div, c.coarsen)
@@ -301,6 +338,9 @@ class SmokeFlow(nn.Module):
             bx, by = bx + c.frames * fx, by + c.frames * fy
         if c.buoyancy:
             by = by + (c.frames * c.buoyancy) * density
+        if c.emit_before_projection:
+            bx = bx + emitter * (vx - bx)
+            by = by + emitter * (vy - by)
         if c.project:
             bx, by = self._projected(bx, by)
         vx1, vy1 = (bx + dvx) * fluid, (by + dvy) * fluid
