@@ -11,8 +11,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
 
-def drop_files(window: QWidget, paths: list[Path]) -> bool:
-    """Send a drag-enter then a drop of ``paths`` through Qt's event path; False if the drag is refused."""
+def drop_files(window: QWidget, paths: list[Path], settle: bool = True) -> bool:
+    """Send a drag-enter then a drop of ``paths`` through Qt's event path; False if the drag is refused.
+
+    The window opens dropped files after the drop returns; with ``settle`` the event loop then turns once,
+    as it does after a real drop, which starts (and for quick files finishes) the opening.
+    """
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = window.rect().center()
@@ -32,6 +36,8 @@ def drop_files(window: QWidget, paths: list[Path]) -> bool:
         Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(window, drop)
+    if settle:
+        QApplication.processEvents()
     return True
 
 

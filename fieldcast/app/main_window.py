@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QTabWidget, QWidget
 
@@ -174,7 +174,9 @@ class MainWindow(QMainWindow):
         paths = self._dropped_paths(event)
         if paths:
             event.acceptProposedAction()
-            self.open_paths(paths)
+            # Opened once the drop has returned: an opening may wait for a worker (a model, a dataset's
+            # first look) in a local event loop, and the program the files came from waits for the drop.
+            QTimer.singleShot(0, self, lambda: self.open_paths(paths))
 
     # Slots --------------------------------------------------------------------------------------------
     def _on_open_requested(self, panel_name: str) -> None:

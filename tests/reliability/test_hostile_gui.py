@@ -8,8 +8,8 @@ their graph; each file is dropped once, whatever number of commands the CLI test
 
 from __future__ import annotations
 
-import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +77,23 @@ def _said(window: MainWindow, name: str) -> str:
     return next((t for t in _texts(window) if name in t), "")
 
 
+#: seconds one dropped file may take to be answered (a loaded two-core machine; quiet, it takes a few)
+CASE_LIMIT_S = 120.0
+
+
+def _wait(qtbot, case: Case, what: str, done, seconds: float, window: MainWindow) -> None:
+    """Turn the event loop until ``done()``; fail naming the case and what the window says after
+    ``seconds``. Each wait is bounded, so no file can keep the test waiting for good."""
+    t0 = time.monotonic()
+    try:
+        qtbot.waitUntil(done, timeout=int(seconds * 1000))
+    except qtbot.TimeoutError:
+        raise AssertionError(
+            f"{case.id}: {what} not seen after {time.monotonic() - t0:.0f} s; "
+            f"the window says: {_texts(window)}"
+        ) from None
+
+
 def _wait_for_word(qtbot, window: MainWindow, case: Case, path: Path) -> None:
     """Until a message names ``path``. A toolpath the page can simulate, however long (two million moves
     take minutes here, with a progress bar), is cancelled with the mouse: the page then says so by name."""
@@ -85,15 +102,19 @@ def _wait_for_word(qtbot, window: MainWindow, case: Case, path: Path) -> None:
     def named() -> bool:
         return bool(_said(window, path.name))
 
-    try:
-        qtbot.waitUntil(lambda: named() or trajectory.progress.isVisible(), timeout=60_000)
-        if not named() and trajectory.progress.isVisible():
-            qtbot.wait(3000)  # long work shows its progress and the window keeps serving input
-            if trajectory.is_busy():
-                qtbot.mouseClick(trajectory.progress.cancel_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(named, timeout=60_000)
-    except qtbot.TimeoutError:
-        raise AssertionError((case.id, _texts(window))) from None
+    _wait(
+        qtbot,
+        case,
+        "a message or a progress bar",
+        lambda: named() or trajectory.progress.isVisible(),
+        60,
+        window,
+    )
+    if not named() and trajectory.progress.isVisible():
+        qtbot.wait(3000)  # long work shows its progress and the window keeps serving input
+        if trajectory.is_busy():
+            qtbot.mouseClick(trajectory.progress.cancel_button, Qt.MouseButton.LeftButton)
+    _wait(qtbot, case, f"a message naming {path.name}", named, 60, window)
 
 
 def _import(qtbot, data, path: Path) -> str:
@@ -101,29 +122,43 @@ def _import(qtbot, data, path: Path) -> str:
     last message."""
     dialog = data.open_import_dialog(path)
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: " after " in dialog.eta_label.text() and not dialog.is_running(), timeout=120_000)
+    try:
+        qtbot.waitUntil(
+            lambda: " after " in dialog.eta_label.text() and not dialog.is_running(), timeout=120_000
+        )
+    except qtbot.TimeoutError:
+        raise AssertionError(
+            f"{path.name}: the import did not end within 120 s ({dialog.eta_label.text()})"
+        ) from None
     text = dialog.message_label.text()
     dialog.close()
     return text
 
 
-@pytest.mark.skipif(
-    os.environ.get("FIELDCAST_HOSTILE_GUI") != "1",
-    reason="opt-in (FIELDCAST_HOSTILE_GUI=1): one of its drops once left the window waiting for good",
-)
+# About 40 files, each answered in seconds on a quiet machine; a loaded two-core machine took 15 minutes.
+@pytest.mark.timeout(2400)
 def test_every_hostile_file_dropped_on_the_window_says_why_by_name(window, qtbot, hostile):
     data = window.panels["data"]
     judged = 0
+    seconds: dict[str, float] = {}
     # Models, toolpaths and recipes first: each answers in seconds; datasets are probed in a child each.
     for case in sorted(hostile, key=lambda c: Path(c.drop or c.path).suffix in (".h5", ".npz")):
         path = Path(case.drop or case.path)
+        t0 = time.monotonic()
         if window.panel_for(path) is None:
             assert not drop_files(window, [path]), case.id
             assert window.open_paths([path]) == [path]
             assert path.name in window.statusBar().currentMessage(), case.id
         elif path.suffix in (".h5", ".npz", ".hdf5"):
             assert drop_files(window, [path]), case.id
-            qtbot.waitUntil(lambda: not data.is_busy(), timeout=120_000)
+            _wait(
+                qtbot,
+                case,
+                "the data panel's first look",
+                lambda: data.entry(path) is not None and not data.is_busy(),  # noqa: B023 - waited at once
+                CASE_LIMIT_S,
+                window,
+            )
             entry = data.entry(path)
             assert entry is not None, case.id
             if entry.state == "import":  # a foreign file: the problem shows when the user imports it
@@ -148,5 +183,9 @@ def test_every_hostile_file_dropped_on_the_window_says_why_by_name(window, qtbot
                 text = _said(window, path.name)
                 assert "Traceback" not in text and len(text) < 600, (case.id, text)
         assert_alive(qtbot, window, case)
+        seconds[case.id] = time.monotonic() - t0
+        assert seconds[case.id] < CASE_LIMIT_S, (case.id, seconds[case.id])
         judged += 1
     assert judged == len(hostile) >= 35
+    slowest = sorted(seconds.items(), key=lambda kv: -kv[1])[:5]
+    print("slowest drops:", ", ".join(f"{cid} {s:.1f} s" for cid, s in slowest))

@@ -471,6 +471,6 @@ class FieldView(QWidget):
         paths = self._dataset_urls(event)
         if self.session is not None and paths:
             event.acceptProposedAction()
-            self.open_dataset(paths[0])
+            QTimer.singleShot(0, self, lambda: self.open_dataset(paths[0]))  # after the drop returns
         else:
             event.ignore()

@@ -17,6 +17,7 @@ import pytest
 from generic_models import write_reaction_model
 from play_models import write_tiny_smoke_model
 from PySide6.QtCore import Qt, QTimer
+from qt_events import drop_files
 
 pytestmark = pytest.mark.gui
 
@@ -25,16 +26,19 @@ pytestmark = pytest.mark.gui
 SLOW_N, SLOW_PRODUCTS = 1024, 96
 
 
-def make_slow(model: Path, out: Path, n: int = SLOW_N, products: int = SLOW_PRODUCTS) -> Path:
-    """``model`` with ``+ 0 * sum(A^k)`` on its output, ``A`` an n × n matrix made from nothing: the same
-    signature and metadata, and a session that takes ONNX Runtime about k n³ operations to build (it folds
-    the constant product while building it). The file is a few kilobytes."""
+def make_slow(
+    model: Path, out: Path, n: int = SLOW_N, products: int = SLOW_PRODUCTS, output_index: int = 0
+) -> Path:
+    """``model`` with ``+ 0 * sum(A^k)`` on its output ``output_index`` (one no node reads), ``A`` an n × n
+    matrix made from nothing: the same signature and metadata, and a session that takes ONNX Runtime about
+    k n³ operations to build (it folds the constant product while building it). The file is a few
+    kilobytes."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     m = onnx.load(str(model))
     graph = m.graph
-    output = graph.output[0].name
+    output = graph.output[output_index].name
     for node in graph.node:
         node.output[:] = [f"{output}_fast" if o == output else o for o in node.output]
     graph.initializer.extend([numpy_helper.from_array(np.array([n, n], np.int64), "slow_shape")])
@@ -159,3 +163,60 @@ def test_cancel_clicked_while_a_field_model_opens_stops_the_waiting(qtbot, tmp_p
     assert view.load_model(good) is True
     assert view.session is not None and view.model_path == good
     view.shutdown()
+
+
+def test_a_dropped_slow_model_lets_the_drop_return_at_once(qtbot, tmp_path):
+    """The program a file is dragged from waits for the drop to end: the window accepts it and opens the
+    file afterwards, so a model that takes long to open keeps neither the drop nor the event loop waiting."""
+    from fieldcast.app.main_window import MainWindow
+    from fieldcast.app.paths import app_paths
+    from fieldcast.app.settings import Settings
+
+    paths = app_paths()
+    window = MainWindow(paths, Settings(paths.settings_file))
+    qtbot.addWidget(window)
+    window.panels["play"].autoplay = False
+    window.show()
+    qtbot.waitExposed(window)
+    play = window.panels["play"]
+    good = write_tiny_smoke_model(tmp_path / "good" / "tiny.onnx")
+    slow = make_slow(good, tmp_path / "slow" / "dropped_slow.onnx", products=48)
+    play.opener.timeout_s = 1.0
+    busy: list[bool] = []
+    play.opener.sig_busy.connect(busy.append)
+    beat = Heartbeat(play.opener)
+    t0 = time.monotonic()
+    assert drop_files(window, [slow], settle=False)
+    assert time.monotonic() - t0 < 0.5 and busy == []  # the drop returned before the opening began
+    qtbot.waitUntil(lambda: busy == [True, False], timeout=30_000)
+    assert beat.stop() >= 2  # the loop turned while the model was opening
+    assert play.message.text().startswith(f"Cannot play this model. {slow}: ONNX Runtime did not finish")
+    assert slow.name in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_a_slow_generative_model_opens_in_a_worker_and_ends_in_one_line(qtbot, tmp_path):
+    from fieldcast.app.play.generative_view import GenerativeView
+    from fieldcast.resources import resource_path
+
+    view = GenerativeView(runs=tmp_path / "runs")
+    view.resize(1000, 700)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: view.session is not None, timeout=30_000)  # the shipped radio model
+    shipped = view.model_path
+    slow = make_slow(
+        resource_path("models", "radio_default.onnx"),
+        tmp_path / "slow" / "radio_slow.onnx",
+        output_index=-1,
+    )
+    view.opener.timeout_s = 3.0  # reading 7 MB of graph holds the interpreter: ticks come after it
+    beat = Heartbeat(view.opener)
+    assert view.open_model(slow) is False
+    assert beat.stop() >= 2  # the window turned while ONNX Runtime built the session
+    assert view.message.text() == (
+        f"Cannot use {slow}: ONNX Runtime did not finish opening it within 3 s (a model far too large for "
+        "this machine, or a damaged or hostile file); it was abandoned"
+    )
+    assert view.model_path == shipped and view.session is not None  # the page keeps its model
