@@ -259,6 +259,9 @@ class StressView(QWidget):
         self.feed.addItems(["its own prediction (rollout)", "the solver's field (one step)"])
         self.shipped = QComboBox()
         self.shipped.setObjectName("stress_shipped")
+        # long labels must not widen the sidebar column past its width
+        self.shipped.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.shipped.setMinimumContentsLength(12)
         self.shipped.addItem("Shipped models…")
         self.shipped.addItems(list(shipped_stress_models()))
         self.open_button = QPushButton("Open model…")
