@@ -83,6 +83,8 @@ def iter_bench_generative(
     feeds = {"condition": cond[None]}
     if info.is_diffusion:
         feeds.update(x_t=np.zeros((1, 1, *info.grid), np.float32), t=np.zeros(1, np.float32))
+    if info.residual:  # the denoiser alone; its regression model runs once per sample, not per step
+        feeds["mean"] = np.zeros((1, 1, *info.grid), np.float32)
     bare_ms = []
     for _ in range(max(5, min(len(per_step), 50))):
         t0 = clock()

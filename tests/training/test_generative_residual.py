@@ -123,3 +123,15 @@ def test_export_steps_sets_the_default_of_diffusion_models_only(runs, tmp_path):
     assert GenerativeSession(tmp_path / "five.onnx").info.default_steps == 3
     with pytest.raises(ExportError, match="diffusion models only"):
         drain(export_run(runs["root"] / "regression", out=tmp_path / "r.onnx", steps=3))
+
+
+def test_bench_and_eval_run_a_residual_model(runs):
+    from fieldcast.engine.bench import iter_bench
+    from fieldcast.engine.evaluate import iter_evaluate_model
+
+    r = drain(iter_bench(runs["residual"] / "model.onnx", steps=10, warmup=0))
+    assert r["task"] == "generative" and r["denoise_steps"] == 5 and r["ms_p50"] > 0
+    result = drain(
+        iter_evaluate_model(runs["residual"] / "model.onnx", runs["data"], "test", n_trajectories=2)
+    )
+    assert result["finite"] and result["metrics"]["nmse"] < result["baselines"]["mean"]["nmse"]
