@@ -204,7 +204,7 @@ def test_a_slow_generative_model_opens_in_a_worker_and_ends_in_one_line(qtbot, t
     qtbot.addWidget(view)
     view.show()
     qtbot.waitExposed(view)
-    qtbot.waitUntil(lambda: view.session is not None, timeout=30_000)  # the shipped radio model
+    qtbot.waitUntil(lambda: view.session is not None, timeout=120_000)  # the shipped radio model
     shipped = view.model_path
     slow = make_slow(
         resource_path("models", "radio_default.onnx"),
