@@ -161,22 +161,12 @@ class FieldExporter:
         cfg = sidecar.get("config") or {}
         norm = sidecar["normalisation"]
         spec = resolve_spec(sidecar["system"], sidecar.get("spec"))
-        layout = build_layout(
-            spec,
-            norm["channel_names"],
-            (cfg.get("data") or {}).get("history_channels"),
-            (cfg.get("rollout") or {}).get("solid_mask"),
-            (cfg.get("rollout") or {}).get("nonnegative") or (),
-            (cfg.get("data") or {}).get("state_channels"),
-        )
+        self.layout = layout = self._layout(spec, norm, cfg)
         residual = bool((cfg.get("rollout") or {}).get("residual", False))
-        self.step = SurrogateStep(
-            model, norm["in_mean"], norm["in_std"], norm["out_mean"], norm["out_std"], residual=residual
-        ).eval()
-        self.layout = layout
+        self.step = self._step(model, norm, layout, residual).eval()
         self.dataset, data_path = open_export_data(data, sidecar)
         self.grid = tuple(sidecar.get("grid") or (self.dataset.grid if self.dataset else (32, 32)))
-        self.info = _field_info(run, ckpt, sidecar, spec, layout, model)
+        self.info = self._info(run, ckpt, sidecar, spec, layout, model)
         self.grid_multiple = self.info.grid_multiple
         self.names = list(norm["channel_names"])
         inputs = None
@@ -193,7 +183,32 @@ class FieldExporter:
         self.source = f"{source} ({len(inputs)} samples)"
         self.reference = checks.torch_outputs(self.step, inputs)
         self.scale = np.asarray(norm["out_std"], np.float64)
-        self.horizons = list((cfg.get("train") or {}).get("rollout_horizons") or [10])
+        self.horizons = list((cfg.get("train") or {}).get("rollout_horizons") or [self._default_horizon()])
+
+    def _default_horizon(self) -> int:
+        """Rollout steps checked when the recipe names none."""
+        return 10
+
+    @staticmethod
+    def _layout(spec, norm: dict, cfg: dict):
+        return build_layout(
+            spec,
+            norm["channel_names"],
+            (cfg.get("data") or {}).get("history_channels"),
+            (cfg.get("rollout") or {}).get("solid_mask"),
+            (cfg.get("rollout") or {}).get("nonnegative") or (),
+            (cfg.get("data") or {}).get("state_channels"),
+        )
+
+    @staticmethod
+    def _step(model, norm: dict, layout, residual: bool):
+        return SurrogateStep(
+            model, norm["in_mean"], norm["in_std"], norm["out_mean"], norm["out_std"], residual=residual
+        )
+
+    @staticmethod
+    def _info(run: Path, ckpt: Path, sidecar: dict, spec, layout, model) -> ModelInfo:
+        return _field_info(run, ckpt, sidecar, spec, layout, model)
 
     def fp32(self) -> onnx.ModelProto:
         return set_metadata(to_onnx(self.step, self.grid, self.info.grid_multiple > 0), self.info)
