@@ -130,7 +130,11 @@ def test_without_a_model_the_path_shows_the_simulation_and_the_physics_filter(qt
     assert x_pred is None or len(x_pred) == 0  # no model, no predicted curve
 
 
-def test_prediction_reports_samples_and_cancel_stops_it():
+def test_prediction_reports_samples_and_cancel_stops_it(monkeypatch):
+    from fieldcast.app.play import trajectory_job as job_module
+
+    # Reports every 2 ms instead of 0.2 s: on a quiet machine the whole prediction takes less than 0.2 s.
+    monkeypatch.setattr(job_module, "_PREDICT_REPORT_S", 0.002)
     model = shipped_model_path()
     events = list(trajectory_job(CancelToken(), 1, SAMPLE, Machine(), model))
     result = events[-1]
