@@ -15,9 +15,7 @@ finish or die with the process, and whatever it produces afterwards is dropped.
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -25,6 +23,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
+
+from fieldcast.app.responsiveness import lower_thread_priority
 
 __all__ = ["Stepper", "Steppable", "wait_abandoned_steppers"]
 
@@ -44,17 +44,6 @@ _ABANDONED: set[Stepper] = set()
 
 #: how much nicer than the window a stepper thread runs (Linux): the window draws first, then the model steps
 STEPPER_NICENESS = 5
-
-
-def _lower_priority() -> None:
-    """Lower the calling thread's CPU priority by STEPPER_NICENESS where the OS allows it per thread."""
-    if not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + STEPPER_NICENESS))
-    except OSError as exc:
-        log.info("play stepper keeps its priority: %s", exc)
 
 
 def wait_abandoned_steppers(seconds: float) -> bool:
@@ -238,7 +227,7 @@ class Stepper(QObject):
 
     # Stepper thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
-        _lower_priority()
+        lower_thread_priority(STEPPER_NICENESS, "play stepper")
         try:
             while not self._quit:
                 self._run_commands()

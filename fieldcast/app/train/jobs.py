@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from fieldcast.app.responsiveness import lower_thread_priority
 from fieldcast.engine.files import atomic_write
 from fieldcast.engine.jobs import CancelToken
 
@@ -30,7 +29,6 @@ __all__ = [
     "dataset_facts_job",
     "default_recipe_job",
     "load_recipe_job",
-    "lower_thread_priority",
     "train_job",
     "write_stage_files",
 ]
@@ -44,20 +42,9 @@ log = logging.getLogger("fieldcast.app")
 BACKGROUND_NICENESS = 5
 
 
-def lower_thread_priority(steps: int = BACKGROUND_NICENESS) -> None:
-    """Lower the calling thread's CPU priority where the OS allows it per thread (Linux); else do nothing."""
-    if not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
-    except OSError as exc:
-        log.info("training thread keeps its priority: %s", exc)
-
-
 def prepare_training_thread() -> None:
     """Run at the start of a training job, in its thread."""
-    lower_thread_priority()
+    lower_thread_priority(BACKGROUND_NICENESS, "training thread")
     import torch
 
     # Leave one core to the window: torch's own thread pool would otherwise take every core, and the
