@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from generative_runs import train_tiny
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 pytestmark = pytest.mark.gui
@@ -227,18 +227,15 @@ def test_a_random_infrared_scene_is_drawn_while_the_window_keeps_turning(qtbot, 
     qtbot.waitExposed(view)
     try:
         view.sampling.seed.setValue(5)
-        beats = []
-        timer = QTimer()
-        timer.timeout.connect(lambda: beats.append(1))
-        timer.start(20)
         QTest.mouseClick(view.condition_box.random_button, LEFT)
-        assert view.busy  # the melt solver runs in a worker, not in the click
+        # The click returns with the melt solver still running in a worker; the page leaves its busy state
+        # only when the event loop handles the job's end. (A heartbeat timer here counted nothing when the
+        # tiny scene took less than one of its periods on a quiet machine.)
+        assert view.busy
         qtbot.waitUntil(lambda: not view.busy, timeout=60_000)
-        timer.stop()
         assert view.last_status == "Random condition drawn"
         condition, target = sample_condition("ir", np.random.default_rng(5), view.drawing.size)
         np.testing.assert_allclose(view.fixed[1], target, rtol=1e-6)
-        assert beats  # the event loop ran while the scene was drawn
     finally:
         view.shutdown()
 
