@@ -160,6 +160,10 @@ class GenerativeConfig:
     # how the residual is scaled: "std" (its train-split standard deviation: unit variance, so the network's
     # error floor is small against the target) or "range" (its train-split range to [-1, 1])
     residual_scale: Literal["std", "range"] = "std"
+    # [mask channel, source channel]: add the straight-ray features from the source through the mask
+    # (log distance, walls crossed, length inside; fieldcast.training.models.rays) as condition channels
+    # computed inside the network; None = off
+    rays: list[str] | None = None
 
 
 @dataclass
@@ -529,8 +533,11 @@ def config_hash(recipe: Recipe) -> str:
             data[section].pop(key)
     if data.get("task") != "generative":
         data.pop("generative", None)
-    elif data["generative"].get("mean_model") is None:
-        data["generative"].pop("mean_model", None)
-        data["generative"].pop("residual_scale", None)
+    else:
+        if data["generative"].get("mean_model") is None:
+            data["generative"].pop("mean_model", None)
+            data["generative"].pop("residual_scale", None)
+        if data["generative"].get("rays") is None:
+            data["generative"].pop("rays", None)
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

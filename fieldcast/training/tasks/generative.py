@@ -25,6 +25,11 @@ tens of standard deviations under mean/std scaling and swamp the unit-variance n
   the largest miss. A sample is ``mean`` plus a generated residual, so the diffusion model's
   errors are scaled down with the residual's (small) range. The export carries the regression model inside
   the same file.
+- ``generative.rays: [mask, source]`` (two condition channels, e.g. ``[buildings, transmitter]``): three
+  more condition channels computed inside the network from the physical maps by
+  :func:`fieldcast.training.models.rays.ray_features`: the log distance from the source's peak, the mask
+  edges crossed by the straight ray from it and the ray's length inside the mask. A direct radio path loses
+  power with each of the three, which a UNet would otherwise have to discover by integrating along rays.
 - ``regression``: the deterministic baseline. The same ``diffusion_unet`` network with ``noise_input``
   false (no noisy input, no timestep) trained with plain MSE on the normalised target, so what diffusion
   adds is measured against an identical network.
@@ -63,6 +68,7 @@ from fieldcast.engine import generative_schedule as gs
 from fieldcast.engine.evaluate_generative import score as score_maps
 from fieldcast.engine.limits import format_bytes, memory_budget
 from fieldcast.training.models import build_model
+from fieldcast.training.models.rays import RAY_FEATURES, ray_features
 from fieldcast.training.tasks.base import Samples, Task, register_task
 
 __all__ = ["GenerativeStep", "GenerativeTask", "clip_bounds", "ddim_sample"]
@@ -87,6 +93,7 @@ class GenerativeStep(nn.Module):
         self.diffusion = gen["objective"] == "diffusion"
         self.prediction = str(gen.get("prediction", "v"))
         self.residual = bool(gen.get("residual", False))
+        self.rays = [int(i) for i in gen["rays"]] if gen.get("rays") else None
         c = len(norm["condition_mean"])
         self.register_buffer(
             "c_mean", torch.tensor(norm["condition_mean"], dtype=torch.float32).view(1, c, 1, 1)
@@ -103,16 +110,24 @@ class GenerativeStep(nn.Module):
         ab = gs.alpha_bar(gen.get("schedule", "cosine"), int(gen.get("timesteps", 1000)))
         self.register_buffer("alpha_bar", torch.tensor(ab, dtype=torch.float32))
 
+    def _condition(self, condition: torch.Tensor) -> torch.Tensor:
+        """The network's condition channels: the scaled maps, then the ray features when asked for."""
+        c = (condition - self.c_mean) / self.c_std
+        if self.rays is None:
+            return c
+        m, s = self.rays
+        return torch.cat([c, ray_features(condition[:, m : m + 1], condition[:, s : s + 1])], 1)
+
     def forward(self, *args: torch.Tensor):
         if not self.diffusion:
             (condition,) = args
-            return self.model((condition - self.c_mean) / self.c_std) * self.y_std + self.y_mean
+            return self.model(self._condition(condition)) * self.y_std + self.y_mean
         if self.residual:
             x_t, t, condition, mean = args
-            c = torch.cat([(condition - self.c_mean) / self.c_std, (mean - self.t_mean) / self.t_std], 1)
+            c = torch.cat([self._condition(condition), (mean - self.t_mean) / self.t_std], 1)
         else:
             x_t, t, condition = args
-            c, mean = (condition - self.c_mean) / self.c_std, None
+            c, mean = self._condition(condition), None
         out = self.model(c, x_t, t)
         ab = self.alpha_bar[t.long()].view(-1, 1, 1, 1)
         x0, _ = gs.split_prediction(x_t, out, ab, self.prediction)
@@ -198,6 +213,13 @@ class GenerativeTask(Task):
             "sample_steps": g.sample_steps,
             "source": str((self.spec.extra or {}).get("source", "")),
         }
+        if g.rays is not None:
+            if len(g.rays) != 2 or any(n not in self.condition_names for n in g.rays):
+                raise self.fail(
+                    f"generative.rays names [mask, source], two of the condition channels "
+                    f"({', '.join(self.condition_names)}); got {g.rays}"
+                )
+            self.gen["rays"] = [self.condition_names.index(n) for n in g.rays]
         self.norm = self._normalisation()
         self.train_c, self.train_y = self._read("train", recipe.data.max_train_windows)
         if len(self.train_y) == 0:
@@ -317,7 +339,9 @@ class GenerativeTask(Task):
             raise ValueError("the generative task trains diffusion_unet (noise_input off for regression)")
         args = {
             **self.recipe.model.args,
-            "in_channels": len(self.condition_names) + (1 if self.gen.get("residual") else 0),
+            "in_channels": len(self.condition_names)
+            + (len(RAY_FEATURES) if self.gen.get("rays") else 0)
+            + (1 if self.gen.get("residual") else 0),
             "out_channels": 1,
             "grid": list(self.dataset.grid),
             "noise_input": self.gen["objective"] == "diffusion",
