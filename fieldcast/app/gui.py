@@ -44,6 +44,8 @@ def run_gui(open_files: list[Path] | None = None, panel: str | None = None) -> i
     app = create_application()
     import qasync
 
+    from fieldcast.app.responsiveness import MainThreadCollector
+
     from fieldcast.app.errors import install_exception_hook
     from fieldcast.app.logs import setup_logging
     from fieldcast.app.main_window import MainWindow
@@ -57,6 +59,7 @@ def run_gui(open_files: list[Path] | None = None, panel: str | None = None) -> i
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
+    collector = MainThreadCollector()
     window = MainWindow(paths, Settings(paths.settings_file))
     window.show()
     if panel:
@@ -67,6 +70,7 @@ def run_gui(open_files: list[Path] | None = None, panel: str | None = None) -> i
         with loop:
             loop.run_forever()
     finally:
+        collector.stop()
         hook.uninstall()
     log.info("Fieldcast closed")
     from fieldcast.app.play.model_opening import wait_abandoned

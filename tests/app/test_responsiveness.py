@@ -58,3 +58,63 @@ def test_the_window_makes_sessions_leave_a_core_and_sleep(qtbot, tmp_path, resto
 def session_input(session: ModelSession) -> np.ndarray:
     nx, ny = session.info.grid or (16, 16)
     return np.zeros((1, len(session.info.input_channels), nx, ny), np.float32)
+
+
+def test_garbage_is_collected_on_the_main_thread_only(qtbot):
+    """With the collector on, a cycle made and dropped in a worker thread is not freed there, however much
+    that thread allocates; the main thread's timer frees it."""
+    import gc
+    import threading
+    import weakref
+
+    from fieldcast.app.responsiveness import MainThreadCollector
+
+    was = gc.isenabled()
+    collector = MainThreadCollector(interval_ms=50)
+    try:
+        assert not gc.isenabled()
+        freed_in: list[str] = []
+
+        class Node:
+            def __init__(self):
+                self.me = self
+
+            def __del__(self):
+                freed_in.append(threading.current_thread().name)
+
+        def worker():
+            ref = weakref.ref(Node())
+            refs.append(ref)
+            # Far past the first generation's threshold, kept alive so the count stays there.
+            refs.append([[i] for i in range(50_000)])
+
+        refs: list = []
+        thread = threading.Thread(target=worker, name="worker")
+        thread.start()
+        thread.join()
+        assert refs[0]() is not None and not freed_in  # the worker's allocations collected nothing
+        qtbot.waitUntil(lambda: refs[0]() is None, timeout=3000)
+        assert freed_in == [threading.main_thread().name]
+        assert collector.collections >= 1
+    finally:
+        collector.stop()
+    assert gc.isenabled() == was
+
+
+def test_the_collector_refuses_other_threads(qtbot):
+    import threading
+
+    from fieldcast.app.responsiveness import MainThreadCollector
+
+    errors: list[Exception] = []
+
+    def make():
+        try:
+            MainThreadCollector()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    assert errors and "application's thread" in str(errors[0])
