@@ -44,12 +44,11 @@ def run_gui(open_files: list[Path] | None = None, panel: str | None = None) -> i
     app = create_application()
     import qasync
 
-    from fieldcast.app.responsiveness import MainThreadCollector
-
     from fieldcast.app.errors import install_exception_hook
     from fieldcast.app.logs import setup_logging
     from fieldcast.app.main_window import MainWindow
     from fieldcast.app.paths import app_paths
+    from fieldcast.app.responsiveness import MainThreadCollector
     from fieldcast.app.settings import Settings
 
     paths = app_paths()
