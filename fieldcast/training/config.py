@@ -164,6 +164,10 @@ class GenerativeConfig:
     # (log distance, walls crossed, length inside; fieldcast.training.models.rays) as condition channels
     # computed inside the network; None = off
     rays: list[str] | None = None
+    # how pairs weigh in the loss: "pixel" (every pixel alike) or "map" (each pair's loss over its truth's
+    # mean square on [0, 1] of the target range, the denominator of its NMSE, so the loss follows the mean
+    # of per-map NMSE; weights relative to the training mean, at most 10)
+    weighting: Literal["pixel", "map"] = "pixel"
 
 
 @dataclass
@@ -539,5 +543,7 @@ def config_hash(recipe: Recipe) -> str:
             data["generative"].pop("residual_scale", None)
         if data["generative"].get("rays") is None:
             data["generative"].pop("rays", None)
+        if data["generative"].get("weighting") == "pixel":
+            data["generative"].pop("weighting", None)
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -30,6 +30,9 @@ tens of standard deviations under mean/std scaling and swamp the unit-variance n
   :func:`fieldcast.training.models.rays.ray_features`: the log distance from the source's peak, the mask
   edges crossed by the straight ray from it and the ray's length inside the mask. A direct radio path loses
   power with each of the three, which a UNet would otherwise have to discover by integrating along rays.
+- ``generative.weighting: map``: each pair's loss is divided by its truth's mean square on [0, 1] of the
+  target range (the denominator of that map's NMSE), relative to the training pairs' mean and at most
+  ``MAX_MAP_WEIGHT``, so maps with little signal count as much in training as in the mean NMSE.
 - ``regression``: the deterministic baseline. The same ``diffusion_unet`` network with ``noise_input``
   false (no noisy input, no timestep) trained with plain MSE on the normalised target, so what diffusion
   adds is measured against an identical network.
@@ -74,6 +77,7 @@ from fieldcast.training.tasks.base import Samples, Task, register_task
 __all__ = ["GenerativeStep", "GenerativeTask", "clip_bounds", "ddim_sample"]
 
 _LOSS_SEED = 1234  # fixed timesteps and noise of the validation loss
+MAX_MAP_WEIGHT = 10.0  # weighting: map caps a pair's weight at this multiple of the mean pair's
 
 
 class GenerativeStep(nn.Module):
@@ -230,6 +234,9 @@ class GenerativeTask(Task):
         if g.mean_model:
             self._residual(g.mean_model)
             tensors.append(self.train_m)
+        self._energy_mean = None
+        if g.weighting == "map":
+            self._energy_mean = float(self._energy(self.train_y).mean())
         self.train_set = torch.utils.data.TensorDataset(*tensors)
         self.mean_map = self.train_y[:, 0].double().mean(0).numpy()
         self._last: dict[str, Any] | None = None
@@ -371,14 +378,26 @@ class GenerativeTask(Task):
         goal = gs.v_target(y0, eps, ab) if inner.prediction == "v" else eps
         return ((out.float() - goal) ** 2).mean(dim=(1, 2, 3)), t
 
+    def _energy(self, target: torch.Tensor) -> torch.Tensor:
+        """Each map's mean square on [0, 1] of the target range (B,): the denominator of its NMSE."""
+        lo, hi = self.norm["target_range"]
+        return (((target.double() - lo) / (hi - lo)) ** 2).mean(dim=(1, 2, 3))
+
+    def _weights(self, target: torch.Tensor) -> torch.Tensor | None:
+        if self._energy_mean is None:
+            return None
+        w = self._energy_mean / self._energy(target).clamp_min(self._energy_mean / MAX_MAP_WEIGHT)
+        return w.to(target.device, torch.float32)
+
     def loss(self, module, batch):
         cond, target, *mean = batch
         if self.gen["objective"] == "diffusion":
             per, _ = self._diffusion_terms(module, cond, target, mean=mean[0] if mean else None)
-            return per.mean(), {}
-        inner = getattr(module, "module", module)
-        loss = (((module(cond).float() - target) / inner.y_std) ** 2).mean()
-        return loss, {}
+        else:
+            inner = getattr(module, "module", module)
+            per = (((module(cond).float() - target) / inner.y_std) ** 2).mean(dim=(1, 2, 3))
+        w = self._weights(target)
+        return (per.mean() if w is None else (per * w).mean()), {}
 
     def has_validation(self) -> bool:
         return len(self.valid_y) > 0
