@@ -405,6 +405,12 @@ def _serve(kind: str, folder: Path) -> int:
                 _WRITERS[kind](folder, start)
             finally:
                 os._exit(0)
+        if kind == "dataset":
+            # The clock starts when the file appears: a generation's start-up time swings with the load
+            # of the machine (on a busy one it outlasted every kill time and nothing was ever written).
+            end = time.monotonic() + 60.0
+            while not (folder / "gen.h5").exists() and time.monotonic() < end:
+                time.sleep(0.005)
         time.sleep(seconds)
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
