@@ -40,7 +40,15 @@ from fieldcast.resources import resource_path
 def _params(ds) -> RadioParams:
     """The propagation model's constants as the dataset was generated."""
     extra = ds.spec.extra or {}
-    keys = ("frequency", "cell_size", "tx_power", "wall_loss", "indoor_loss", "reflection_loss", "noise_floor")
+    keys = (
+        "frequency",
+        "cell_size",
+        "tx_power",
+        "wall_loss",
+        "indoor_loss",
+        "reflection_loss",
+        "noise_floor",
+    )
     return RadioParams(**{k: float(extra[k]) for k in keys if k in extra})
 
 
