@@ -168,6 +168,10 @@ class GenerativeConfig:
     # mean square on [0, 1] of the target range, the denominator of its NMSE, so the loss follows the mean
     # of per-map NMSE; weights relative to the training mean, at most 10)
     weighting: Literal["pixel", "map"] = "pixel"
+    # "d4": the physics does not change under the square's 8 rotations and reflections (square cells, no
+    # preferred direction): every training batch is turned by a random one, and a regression model answers
+    # with the mean of its answers to all 8 (inside the exported network); "none" = off
+    symmetry: Literal["none", "d4"] = "none"
 
 
 @dataclass
@@ -545,5 +549,7 @@ def config_hash(recipe: Recipe) -> str:
             data["generative"].pop("rays", None)
         if data["generative"].get("weighting") == "pixel":
             data["generative"].pop("weighting", None)
+        if data["generative"].get("symmetry") == "none":
+            data["generative"].pop("symmetry", None)
     blob = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -33,6 +33,10 @@ tens of standard deviations under mean/std scaling and swamp the unit-variance n
 - ``generative.weighting: map``: each pair's loss is divided by its truth's mean square on [0, 1] of the
   target range (the denominator of that map's NMSE), relative to the training pairs' mean and at most
   ``MAX_MAP_WEIGHT``, so maps with little signal count as much in training as in the mean NMSE.
+- ``generative.symmetry: d4`` (square grids whose physics has no preferred direction, like the radio
+  model's): each training batch is turned by one of the square's 8 rotations and reflections, drawn at
+  random, and a regression model answers with the mean of its answers to all 8 turned conditions, turned
+  back (:func:`dihedral`); the exported network does the same, in one batch of 8.
 - ``regression``: the deterministic baseline. The same ``diffusion_unet`` network with ``noise_input``
   false (no noisy input, no timestep) trained with plain MSE on the normalised target, so what diffusion
   adds is measured against an identical network.
@@ -74,10 +78,21 @@ from fieldcast.training.models import build_model
 from fieldcast.training.models.rays import RAY_FEATURES, ray_features
 from fieldcast.training.tasks.base import Samples, Task, register_task
 
-__all__ = ["GenerativeStep", "GenerativeTask", "clip_bounds", "ddim_sample"]
+__all__ = ["GenerativeStep", "GenerativeTask", "clip_bounds", "ddim_sample", "dihedral"]
 
 _LOSS_SEED = 1234  # fixed timesteps and noise of the validation loss
 MAX_MAP_WEIGHT = 10.0  # weighting: map caps a pair's weight at this multiple of the mean pair's
+
+
+def dihedral(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
+    """Element ``k`` (0..7) of the square's symmetry group applied to the last two axes of ``x``: flip the
+    first axis if bit 0 is set, the second if bit 1, then transpose if bit 2; ``inverse`` undoes it."""
+    dims = [d for bit, d in ((1, -2), (2, -1)) if k & bit]
+    if not inverse:
+        x = x.flip(dims) if dims else x
+        return x.transpose(-2, -1) if k & 4 else x
+    x = x.transpose(-2, -1) if k & 4 else x
+    return x.flip(dims) if dims else x
 
 
 class GenerativeStep(nn.Module):
@@ -98,6 +113,7 @@ class GenerativeStep(nn.Module):
         self.prediction = str(gen.get("prediction", "v"))
         self.residual = bool(gen.get("residual", False))
         self.rays = [int(i) for i in gen["rays"]] if gen.get("rays") else None
+        self.symmetric = gen.get("symmetry", "none") == "d4"
         c = len(norm["condition_mean"])
         self.register_buffer(
             "c_mean", torch.tensor(norm["condition_mean"], dtype=torch.float32).view(1, c, 1, 1)
@@ -122,9 +138,19 @@ class GenerativeStep(nn.Module):
         m, s = self.rays
         return torch.cat([c, ray_features(condition[:, m : m + 1], condition[:, s : s + 1])], 1)
 
+    def _symmetric_answer(self, condition: torch.Tensor) -> torch.Tensor:
+        """The mean of the answers to the 8 turned conditions, each turned back (one batch of 8 B)."""
+        b = condition.shape[0]
+        turned = torch.cat([dihedral(condition, k) for k in range(8)], 0)
+        out = self.model(self._condition(turned)) * self.y_std + self.y_mean
+        back = [dihedral(out[k * b : (k + 1) * b], k, inverse=True) for k in range(8)]
+        return torch.stack(back, 0).mean(0)
+
     def forward(self, *args: torch.Tensor):
         if not self.diffusion:
             (condition,) = args
+            if self.symmetric and not self.training:
+                return self._symmetric_answer(condition)
             return self.model(self._condition(condition)) * self.y_std + self.y_mean
         if self.residual:
             x_t, t, condition, mean = args
@@ -224,6 +250,8 @@ class GenerativeTask(Task):
                     f"({', '.join(self.condition_names)}); got {g.rays}"
                 )
             self.gen["rays"] = [self.condition_names.index(n) for n in g.rays]
+        if g.symmetry != "none":
+            self.gen["symmetry"] = g.symmetry
         self.norm = self._normalisation()
         self.train_c, self.train_y = self._read("train", recipe.data.max_train_windows)
         if len(self.train_y) == 0:
@@ -234,6 +262,8 @@ class GenerativeTask(Task):
         if g.mean_model:
             self._residual(g.mean_model)
             tensors.append(self.train_m)
+        if g.symmetry == "d4" and self.dataset.grid[0] != self.dataset.grid[1]:
+            raise self.fail(f"generative.symmetry d4 needs a square grid, the data is {self.dataset.grid}")
         self._energy_mean = None
         if g.weighting == "map":
             self._energy_mean = float(self._energy(self.train_y).mean())
@@ -391,6 +421,10 @@ class GenerativeTask(Task):
 
     def loss(self, module, batch):
         cond, target, *mean = batch
+        if self.recipe.generative.symmetry == "d4":
+            k = int(torch.randint(0, 8, ()))
+            cond, target = dihedral(cond, k), dihedral(target, k)
+            mean = [dihedral(m, k) for m in mean]
         if self.gen["objective"] == "diffusion":
             per, _ = self._diffusion_terms(module, cond, target, mean=mean[0] if mean else None)
         else:
