@@ -114,7 +114,8 @@ def scene(names: list[str], nx: int, ny: int) -> tuple[dict[str, np.ndarray], di
     emitter = (((x - 0.5) ** 2 + (y - 0.12) ** 2) < 0.06**2).astype(np.float32)
     collider = ((np.abs(x - 0.5) < 0.15) & (np.abs(y - 0.6) < 0.04)).astype(np.float32)
     puff = np.exp(-((x - 0.5) ** 2 + (y - 0.2) ** 2) / 0.01).astype(np.float32)
-    controls = {"emitter": emitter, "collider": collider}
+    # The rate (density per frame) is Play's default for a painted emitter, for a model that sees it.
+    controls = {"emitter": emitter, "collider": collider, "emitter_rate": 0.25 * emitter}
     state = {"density": puff, "velocity": np.zeros((nx, ny, 2), np.float32)}
     return state, {k: v for k, v in controls.items() if k in names}
 

@@ -167,3 +167,32 @@ def test_stride_and_imposed_emitters():
     # ... and elsewhere the solver's, unchanged.
     outside = controls.emitter == 0.0
     np.testing.assert_array_equal(imposed["velocity"][:, outside], strided["velocity"][:, outside])
+
+
+@needs_data
+def test_stored_rate_is_each_emitters_and_a_control_channel(tmp_path):
+    from fieldcast.engine.generation import generate_dataset
+
+    stored = simulate_trajectory(5, 3, 32, store_rate=True, empty_fraction=0.0)
+    controls = sample_scene(np.random.default_rng(5), 32, empty_fraction=0.0).controls()
+    inside = controls.emitter > 0
+    assert inside.any()
+    np.testing.assert_allclose(
+        stored["emitter_rate"][:, inside],
+        np.broadcast_to(controls.emitter_rate[inside], (3, int(inside.sum()))),
+        rtol=1e-6,
+    )
+    assert float(np.abs(stored["emitter_rate"][:, ~inside]).max()) == 0.0
+    plain = simulate_trajectory(5, 3, 32, empty_fraction=0.0)
+    assert "emitter_rate" not in plain
+    np.testing.assert_array_equal(
+        stored["density"], plain["density"]
+    )  # storing the rate changes nothing else
+
+    path = tmp_path / "rate.h5"
+    for _ in generate_dataset("smoke", path, trajectories=2, frames=3, size=24, seed=1, store_rate=True):
+        pass
+    with open_dataset(path) as ds:
+        # The rate sits before the masks, so emitter and collider stay the last two channels.
+        assert ds.channel_names[-3:] == ["emitter_rate", "emitter", "collider"]
+        assert [c.role for c in ds.spec.channels()][-3:] == ["control"] * 3

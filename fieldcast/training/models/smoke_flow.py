@@ -28,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fieldcast.training.models import smoke_mac as mac
 from fieldcast.training.models.registry import register_model
+from fieldcast.training.models.smoke_mac import confinement_force, dirichlet_poisson
 from fieldcast.training.models.unet import UNet, UNetConfig
 
 __all__ = [
@@ -83,12 +85,33 @@ class SmokeFlowConfig:
     # solver's vorticity-confinement strength. Both act over the whole step from the input state.
     buoyancy: float = 0.0
     confinement: float = 0.0
+    # Where the flow lives inside the step. "cell": at the cell centres, as stored (the options above).
+    # "mac": on the cell faces, as in the solver (see ``smoke_mac``): each of the ``substeps`` sub-steps
+    # traces density and face velocity back along the flow (semi-Lagrangian, midpoint rule), adds the
+    # solver's confinement and buoyancy, lets emitters inject smoke and impose their velocity, and projects
+    # the faces exactly with zero pressure outside the grid; faces of colliders then carry no flow. The
+    # network's curl(Δψ) is added to the faces at the end. advect_velocity, project, projection,
+    # emit_before_projection, hold_emitter_velocity and density_advection do not apply.
+    grid: str = "cell"
+    # The input holds the emitters' rate (density per frame, the channel before the two masks: data stored
+    # with --set store_rate=true). Emitters then inject rate · 2σ(r), r the network's second map, which
+    # starts at exactly the given rate (r = 0) and may learn to move it within [0, 2×]; without it the
+    # network predicts the rate itself, up to max_rate.
+    rate_input: bool = False
+    # grid "mac": Jacobi sweeps after each projection that turn the flow along colliders (which the open
+    # solve does not see), see ``smoke_mac.relax_around_colliders``; 0 only closes their faces.
+    collider_iterations: int = 0
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
             raise ValueError(
                 "SmokeFlowConfig: the smoke layout has density, velocity_x, velocity_y, earlier densities, "
                 f"emitter and collider as inputs and 3 outputs, not {self.in_channels} -> {self.out_channels}"
+            )
+        if self.rate_input and self.in_channels < 7:
+            raise ValueError(
+                "SmokeFlowConfig: rate_input needs the emitter_rate channel (7 inputs: train on data "
+                f"generated with --set store_rate=true), not {self.in_channels}"
             )
         if self.frames < 1 or self.coarsen < 1:
             raise ValueError("SmokeFlowConfig: frames and coarsen must be at least 1")
@@ -100,6 +123,8 @@ class SmokeFlowConfig:
             raise ValueError("SmokeFlowConfig: buoyancy and confinement must be >= 0")
         if not self.psi_scale > 0 or not self.max_rate >= 0:
             raise ValueError("SmokeFlowConfig: psi_scale must be > 0 and max_rate >= 0")
+        if self.grid not in ("cell", "mac"):
+            raise ValueError(f"SmokeFlowConfig: grid must be 'cell' or 'mac', not {self.grid!r}")
         if self.projection not in ("free_space", "dirichlet"):
             raise ValueError(
                 f"SmokeFlowConfig: projection must be 'free_space' or 'dirichlet', not {self.projection!r}"
@@ -159,27 +184,6 @@ def maccormack(field: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, dt: floa
     return torch.minimum(torch.maximum(corrected, ahead[:, 1]), ahead[:, 2])
 
 
-def confinement_force(
-    vx: torch.Tensor, vy: torch.Tensor, strength: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Vorticity-confinement force (B, nx, ny) each, cells/frame², from cell-centred velocity: pushes the
-    flow around its vortex cores, as the solver's does (central differences, one-sided at the edges)."""
-
-    def ddx(f: torch.Tensor) -> torch.Tensor:
-        inner = 0.5 * (f[:, 2:] - f[:, :-2])
-        return torch.cat([f[:, 1:2] - f[:, :1], inner, f[:, -1:] - f[:, -2:-1]], dim=1)
-
-    def ddy(f: torch.Tensor) -> torch.Tensor:
-        inner = 0.5 * (f[:, :, 2:] - f[:, :, :-2])
-        return torch.cat([f[:, :, 1:2] - f[:, :, :1], inner, f[:, :, -1:] - f[:, :, -2:-1]], dim=2)
-
-    omega = ddx(vy) - ddy(vx)
-    mag = omega.abs()
-    gx, gy = ddx(mag), ddy(mag)
-    norm = torch.sqrt(gx * gx + gy * gy + 1e-12)  # inside the root: finite gradients where flat
-    return strength * (gy / norm) * omega, -strength * (gx / norm) * omega
-
-
 def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
     """Cross-correlation weights (2, 1, k, k) giving ∇p from a divergence field, k = 2 ``radius`` + 1.
 
@@ -194,25 +198,6 @@ def pressure_kernel(radius: int, spacing: float) -> torch.Tensor:
     r2[radius, radius] = 1.0  # the centre carries nothing (kx = ky = 0 there)
     scale = -spacing / (2.0 * torch.pi * r2)
     return torch.stack([kx * scale, ky * scale]).unsqueeze(1).to(torch.float32)
-
-
-def _sine_basis(n: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Orthonormal type-I sine transform (n, n), its own inverse, and the eigenvalues (n,) of the 1D
-    Laplacian (1, -2, 1) with zero values one cell beyond either end."""
-    k = torch.arange(1, n + 1, dtype=like.dtype, device=like.device)
-    angle = torch.pi / (n + 1)
-    basis = torch.sin(angle * k.unsqueeze(1) * k.unsqueeze(0)) * torch.sqrt(2.0 / (k[-1:] + 1.0))
-    return basis, 2.0 * torch.cos(angle * k) - 2.0
-
-
-def dirichlet_poisson(rhs: torch.Tensor) -> torch.Tensor:
-    """``p`` (B, nx, ny) with 5-point Laplacian(p) = ``rhs`` on the grid and p = 0 one cell outside it: the
-    exact discrete solution, diagonalised by sine transforms along both axes (four matrix products)."""
-    nx, ny = rhs.shape[-2:]
-    sx, lx = _sine_basis(nx, rhs)
-    sy, ly = _sine_basis(ny, rhs)
-    spectrum = sx @ rhs @ sy
-    return sx @ (spectrum / (lx.unsqueeze(1) + ly.unsqueeze(0))) @ sy
 
 
 def central_divergence(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
@@ -245,7 +230,7 @@ class SmokeFlow(nn.Module):
                 padding_mode=config.padding_mode,
             )
         )
-        if config.project and config.projection == "free_space":
+        if config.grid == "cell" and config.project and config.projection == "free_space":
             kernel = pressure_kernel(config.project_radius, float(config.coarsen))
             self.register_buffer("pressure_kernel", kernel, persistent=False)
         # Start as "flow unchanged, smoke carried by it": the head begins at zero.
@@ -325,6 +310,8 @@ class SmokeFlow(nn.Module):
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``z`` normalised and ``x`` physical input (B, C_in, nx, ny) -> next state (B, 3, nx, ny)."""
+        if self.config.grid == "mac":
+            return self._forward_mac(z, x)
         c = self.config
         density, vx, vy = x[:, 0], x[:, 1], x[:, 2]
         emitter = x[:, -2].clamp(0.0, 1.0)
@@ -349,7 +336,7 @@ class SmokeFlow(nn.Module):
             # input (train on data stored with --set impose_emitters=true, which is the same convention).
             vx1 = vx1 + emitter * (vx - vx1)
             vy1 = vy1 + emitter * (vy - vy1)
-        rate = c.max_rate * torch.sigmoid(out[:, 1])  # density per frame
+        rate = self._rate(out, x)
         n, dt = self._substeps()
         shift = 0.5 if c.substeps else 0.0  # midpoint of each sub-step, or its start (one per frame)
         for j in range(n):
@@ -357,4 +344,38 @@ class SmokeFlow(nn.Module):
             density = self._advect(density, vx + a * (vx1 - vx), vy + a * (vy1 - vy), dt)
             # Inflow as in the solver: add up to saturation, never remove.
             density = torch.maximum(density, torch.clamp(density + dt * rate * emitter, max=1.0)) * fluid
+        return torch.stack([density, vx1, vy1], dim=1)
+
+    def _rate(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Emitters' injection rate (B, nx, ny), density per frame (see ``rate_input``)."""
+        if self.config.rate_input:
+            return x[:, -3].clamp(min=0.0) * (2.0 * torch.sigmoid(out[:, 1]))
+        return self.config.max_rate * torch.sigmoid(out[:, 1])
+
+    def _forward_mac(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The step on the solver's staggered grid (``grid: mac``, see the config)."""
+        c = self.config
+        density, vx, vy = x[:, 0], x[:, 1], x[:, 2]
+        fluid = (x[:, -1] <= 0.5).to(x.dtype)
+        emitter = x[:, -2].clamp(0.0, 1.0) * fluid
+        out = self._maps(z, x)
+        rate = self._rate(out, x)
+        u, v = mac.faces_from_cells(vx, vy)
+        eu, ev = u, v  # inside emitters the input holds their velocity (Play imposes it)
+        u_free, v_free = mac.free_faces(fluid)
+        n, dt = self._substeps()
+        for _ in range(n):
+            density, u, v = mac.advect_mac(density, u, v, dt)
+            if c.confinement:
+                u, v = mac.confinement_faces(u, v, c.confinement, dt)
+            if c.buoyancy:
+                v = v + (dt * c.buoyancy) * mac.faces_from_cells(density, density)[1]
+            density, u, v = mac.emit(density, u, v, emitter, rate, eu, ev, dt)
+            u, v = mac.project_open(u, v)
+            u, v = u * u_free, v * v_free
+            if c.collider_iterations:
+                u, v = mac.relax_around_colliders(u, v, u_free, v_free, fluid, c.collider_iterations)
+            density = density * fluid
+        du, dv = curl_faces(out[:, 0] * c.psi_scale)
+        vx1, vy1 = mac.cell_velocity((u + du) * u_free, (v + dv) * v_free)
         return torch.stack([density, vx1, vy1], dim=1)

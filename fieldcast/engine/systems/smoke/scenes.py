@@ -245,6 +245,7 @@ def simulate_trajectory(
     warmup: int = 0,
     stride: int = 1,
     impose_emitters: bool = False,
+    store_rate: bool = False,
     **scene_options,
 ) -> dict[str, np.ndarray]:
     """Sample a scene from ``seed`` and simulate it.
@@ -259,6 +260,7 @@ def simulate_trajectory(
     impose_emitters : store each frame's velocity with the emitters' velocity imposed inside them, which is
         how Play hands a model its input (after the solver's projection the flow inside an emitter is a
         little slower than the emitter's own velocity, and at rest it is zero).
+    store_rate : also return ``emitter_rate`` (T, size, size), density per frame, 0 outside emitters.
     scene_options : passed to :func:`sample_scene`.
 
     Returns
@@ -284,9 +286,13 @@ def simulate_trajectory(
         if impose_emitters:
             mask = controls.emitter[..., None]
             velocity[t] += mask * (np.asarray(controls.emitter_velocity) - velocity[t])
-    return {
+    out = {
         "density": density,
         "velocity": velocity,
         "emitter": np.repeat(controls.emitter[None].astype(np.float32), frames, axis=0),
         "collider": np.repeat(controls.collider[None].astype(np.float32), frames, axis=0),
     }
+    if store_rate:
+        rate = np.where(controls.emitter > 0, controls.emitter_rate, 0.0).astype(np.float32)
+        out["emitter_rate"] = np.repeat(rate[None], frames, axis=0)
+    return out

@@ -11,6 +11,7 @@ and collider masks (controls), as in the original smoke surrogate's six input ch
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from typing import Any
 
 from fieldcast.engine.systems.base import FieldSpec, SystemSpec, register_spec
@@ -28,7 +29,9 @@ __all__ = [
     "SmokeState",
     "sample_scene",
     "simulate_trajectory",
+    "EMITTER_RATE_FIELD",
     "check_options",
+    "dataset_spec",
     "simulation_parameters",
     "writer_options",
 ]
@@ -78,6 +81,27 @@ SMOKE_SPEC = register_spec(
 )
 
 
+#: Stored with ``--set store_rate=true``: the emitters' injection rate as a control, so a model can see how
+#: fast each emitter makes smoke (Play hands it the painted rate). It sits before the masks, so the
+#: emitter and collider stay the last two input channels.
+EMITTER_RATE_FIELD = FieldSpec(
+    "emitter_rate",
+    role="control",
+    units="1/frame",
+    colormap="viridis",
+    description="density an emitter adds per frame where its mask is 1 (0 outside emitters)",
+)
+
+
+def dataset_spec(**options: Any) -> SystemSpec:
+    """The spec of a dataset generated with ``options``: the system's, plus the emitter rate when stored."""
+    if not options.get("store_rate", False):
+        return SMOKE_SPEC
+    fields = list(SMOKE_SPEC.fields)
+    at = next(i for i, f in enumerate(fields) if f.name == "emitter")
+    return replace(SMOKE_SPEC, fields=tuple(fields[:at] + [EMITTER_RATE_FIELD] + fields[at:]))
+
+
 def simulation_parameters(frames: int, size: int, **options: Any) -> dict[str, Any]:
     """The solver settings a dataset generated with these options was made with (for file attributes)."""
     scene_keys = (
@@ -97,6 +121,7 @@ def simulation_parameters(frames: int, size: int, **options: Any) -> dict[str, A
         "warmup": options.get("warmup", 0),
         "stride": options.get("stride", 1),
         "impose_emitters": bool(options.get("impose_emitters", False)),
+        "store_rate": bool(options.get("store_rate", False)),
         "vorticity": defaults.vorticity,
         "buoyancy": 0.03 * size / 128.0,
         "viscosity": defaults.viscosity,
@@ -115,6 +140,7 @@ def writer_options(frames: int, size: int, **options: Any) -> dict[str, Any]:
     # The Well records one kind per axis; an axis with any open side is reported open.
     bcs = {"x": "OPEN" if any(open_sides[:2]) else "WALL", "y": "OPEN" if any(open_sides[2:]) else "WALL"}
     return {
+        "spec": dataset_spec(**options),
         "dt": float(params["stride"]),  # frames between stored frames
         "simulation_parameters": numeric,
         "extent": (float(size), float(size)),
@@ -129,6 +155,7 @@ def check_options(**options: Any) -> None:
         "warmup",
         "stride",
         "impose_emitters",
+        "store_rate",
     }
     unknown = sorted(set(options) - known)
     if unknown:
@@ -137,8 +164,9 @@ def check_options(**options: Any) -> None:
         raise ValueError("warmup must be 0 or more frames")
     if int(options.get("stride", 1)) < 1:
         raise ValueError("stride must be 1 or more frames")
-    if not isinstance(options.get("impose_emitters", False), bool):
-        raise ValueError("impose_emitters must be true or false")
+    for key in ("impose_emitters", "store_rate"):
+        if not isinstance(options.get(key, False), bool):
+            raise ValueError(f"{key} must be true or false")
     for key in ("empty_fraction", "collider_fraction"):
         if key in options and not 0.0 <= float(options[key]) <= 1.0:
             raise ValueError(f"{key} must be between 0 and 1")
