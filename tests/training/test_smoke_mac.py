@@ -171,3 +171,18 @@ def test_with_the_rate_as_input_emitters_inject_exactly_that_rate():
 def test_rate_input_needs_the_rate_channel():
     with pytest.raises(ValueError, match="store_rate"):
         build_model("smoke_flow", {"grid": "mac", "rate_input": True, "in_channels": 6})
+
+
+def test_corrections_gated_on_the_controls_leave_the_free_flow_to_the_structure():
+    torch.manual_seed(7)
+    args = {"frames": 2, "coarsen": 2, "depth": 1, "base_width": 8, "grid": "mac", "gate_activity": True}
+    model = build_model("smoke_flow", {**args, "gate_on": "controls", "gate_reach": 2})
+    torch.nn.init.normal_(model.net.head.weight, std=0.5)
+    torch.nn.init.normal_(model.net.head.bias, std=0.5)
+    model.eval()
+    x = _inputs(np.random.default_rng(8), n=32)  # smoke and flow everywhere, emitter at rows 2-4
+    with torch.no_grad():
+        dpsi = model._maps(x, x)[:, 0]
+    # Far from the emitter (rows 2-4, columns 3-5) and the collider (rows 9-11, columns 8-12): no change.
+    assert float(dpsi[:, 20:, 20:].abs().max()) == 0.0
+    assert float(dpsi[:, 2:5, 3:6].abs().max()) > 0.0

@@ -76,6 +76,10 @@ class SmokeFlowConfig:
     gate_activity: bool = False
     gate_reach: int = 8  # cells
     gate_speed: float = 0.01  # cells/frame: a flow this fast counts as fully active
+    # What counts as active: "activity" (smoke, emitters, moving air) or "controls" (only emitters and
+    # colliders: the network corrects the structure where the user's controls shape the flow, and leaves the
+    # free flow, whose errors are chaotic rather than systematic, to the structure).
+    gate_on: str = "activity"
     # Advection sub-steps per call (density and the flow's self-advection). 0: one per solver frame, each
     # with the flow at its start. n >= 1: n steps of frames/n frames, each with the flow at its midpoint in
     # time; fewer sub-steps sample the grid fewer times (the step's largest cost on big grids).
@@ -98,6 +102,11 @@ class SmokeFlowConfig:
     # starts at exactly the given rate (r = 0) and may learn to move it within [0, 2×]; without it the
     # network predicts the rate itself, up to max_rate.
     rate_input: bool = False
+    rate_correction: bool = True  # with rate_input: False injects exactly the given rate (second map unused)
+    # Play, like any host that re-imposes emitters, adds one frame's injection after each call: with this
+    # the structure injects over frames - 1 of its frames, so a call and its re-imposition add what the
+    # solver adds in ``frames`` frames (and Play's smoke budget, which counts the same, is not exceeded).
+    host_emits_last_frame: bool = False
     # grid "mac": Jacobi sweeps after each projection that turn the flow along colliders (which the open
     # solve does not see), see ``smoke_mac.relax_around_colliders``; 0 only closes their faces.
     collider_iterations: int = 0
@@ -123,6 +132,10 @@ class SmokeFlowConfig:
             raise ValueError("SmokeFlowConfig: buoyancy and confinement must be >= 0")
         if not self.psi_scale > 0 or not self.max_rate >= 0:
             raise ValueError("SmokeFlowConfig: psi_scale must be > 0 and max_rate >= 0")
+        if self.gate_on not in ("activity", "controls"):
+            raise ValueError(
+                f"SmokeFlowConfig: gate_on must be 'activity' or 'controls', not {self.gate_on!r}"
+            )
         if self.grid not in ("cell", "mac"):
             raise ValueError(f"SmokeFlowConfig: grid must be 'cell' or 'mac', not {self.grid!r}")
         if self.projection not in ("free_space", "dirichlet"):
@@ -289,8 +302,11 @@ class SmokeFlow(nn.Module):
         """Mask (B, 1, nx/c, ny/c) in [0, 1] on the network's coarse grid: 1 within ``gate_reach`` cells of
         smoke, an emitter or moving air, 0 in still, empty air (physical ``x``)."""
         c = self.config
-        speed = x[:, 1].abs() + x[:, 2].abs()  # exactly 0 in still air (a norm's sqrt needs an epsilon)
-        level = (x[:, 0].abs() / 0.01 + x[:, -2].clamp(min=0.0) + speed / c.gate_speed).unsqueeze(1)
+        if c.gate_on == "controls":
+            level = (x[:, -2].clamp(min=0.0) + (x[:, -1] > 0.5).to(x.dtype)).unsqueeze(1)
+        else:
+            speed = x[:, 1].abs() + x[:, 2].abs()  # exactly 0 in still air (a norm's sqrt needs an epsilon)
+            level = (x[:, 0].abs() / 0.01 + x[:, -2].clamp(min=0.0) + speed / c.gate_speed).unsqueeze(1)
         if c.coarsen > 1:
             level = F.max_pool2d(level, c.coarsen)
         r = -(-c.gate_reach // c.coarsen)  # in coarse cells, rounded up
@@ -349,7 +365,8 @@ class SmokeFlow(nn.Module):
     def _rate(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Emitters' injection rate (B, nx, ny), density per frame (see ``rate_input``)."""
         if self.config.rate_input:
-            return x[:, -3].clamp(min=0.0) * (2.0 * torch.sigmoid(out[:, 1]))
+            rate = x[:, -3].clamp(min=0.0)
+            return rate * (2.0 * torch.sigmoid(out[:, 1])) if self.config.rate_correction else rate
         return self.config.max_rate * torch.sigmoid(out[:, 1])
 
     def _forward_mac(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -360,6 +377,8 @@ class SmokeFlow(nn.Module):
         emitter = x[:, -2].clamp(0.0, 1.0) * fluid
         out = self._maps(z, x)
         rate = self._rate(out, x)
+        if c.host_emits_last_frame:
+            rate = rate * ((c.frames - 1) / c.frames)
         u, v = mac.faces_from_cells(vx, vy)
         eu, ev = u, v  # inside emitters the input holds their velocity (Play imposes it)
         u_free, v_free = mac.free_faces(fluid)
