@@ -14,9 +14,10 @@ Beside them, the solver itself with semi-Lagrangian instead of MacCormack advect
 how far two faithful solvers drift apart in each scene (its NMSE and smoke ratio), the floor a surrogate's
 figures are read against. NMSE at 50 and 100 frames is the median over the held-out scenes.
 
-Speed per simulated frame is timed in the same run on the same threads: the solver's step against the model's call divided by the frames it advances,
-at 128² and 256², medians of interleaved repeats. Finally the model runs *with* Play's bounds in the five
-scenes and the share of cells the bounds changed per frame is recorded (its largest mean over a scene).
+Speed per simulated frame is timed in the same run on the same threads: the solver's step against the model's
+call divided by the frames it advances, at 128² and 256², medians of interleaved repeats. Finally the model
+runs *with* Play's bounds in the five scenes and the share of cells the bounds changed per frame is recorded
+(its largest mean over a scene).
 
 Run: ``python benchmarks/smoke_surrogate.py [--model PATH] [--frames 1000] [--held-out 20] [--size 128]``.
 Ends with ``RESULT nmse50=… nmse100=… worst_speed_ratio=… smoke_ratio_min=… smoke_ratio_max=… speedup128=…
