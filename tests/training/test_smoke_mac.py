@@ -152,6 +152,25 @@ def test_with_the_rate_as_input_emitters_inject_exactly_that_rate():
     assert float(y[0, 0].sum()) == pytest.approx(0.3 * 16, abs=1e-4)  # nothing outside the emitter
 
 
+@pytest.mark.parametrize("host_emits_last_frame", [False, True])
+def test_the_shipped_rate_settings_inject_exactly_the_given_rate(host_emits_last_frame):
+    # rate_correction off (the shipped model): the network's second map has no say, however trained; with
+    # host_emits_last_frame the call injects over frames - 1 of its frames and leaves the last to Play.
+    torch.manual_seed(1)
+    args = {"frames": 5, "coarsen": 2, "depth": 1, "base_width": 8, "grid": "mac", "substeps": 1}
+    args.update(rate_input=True, in_channels=7, rate_correction=False)
+    model = build_model("smoke_flow", {**args, "host_emits_last_frame": host_emits_last_frame})
+    torch.nn.init.normal_(model.net.head.bias, std=2.0)  # a rate map far from its start
+    model.eval()
+    x = torch.zeros(1, 7, 16, 16)
+    x[0, 5, 6:10, 6:10] = 1.0
+    x[0, 4, 6:10, 6:10] = 0.1
+    with torch.no_grad():
+        y = model(x, x)
+    frames = 4 if host_emits_last_frame else 5
+    torch.testing.assert_close(y[0, 0, 7:9, 7:9], torch.full((2, 2), 0.1 * frames), atol=1e-5, rtol=0)
+
+
 def test_rate_input_needs_the_rate_channel():
     with pytest.raises(ValueError, match="store_rate"):
         build_model("smoke_flow", {"grid": "mac", "rate_input": True, "in_channels": 6})

@@ -16,6 +16,11 @@ rate. Everything else is fixed structure, the same operations the reference solv
   saturation, as the solver's inflow does, and colliders hold none. Both schemes stay within the values they
   interpolate, so the step cannot create smoke outside emitters, nor raise density above 1.
 
+With ``grid: mac`` the same network corrects a different structure: the solver's own step on its staggered
+grid (face velocities, semi-Lagrangian sub-steps, the solver's forces and inflow, exact open-boundary
+projection; see :mod:`fieldcast.training.models.smoke_mac` and the config), optionally with the emitters'
+rate as an input channel (``rate_input``).
+
 The network sees normalised inputs; the structure works in physical units (cells, frames, cells/frame). The
 input layout is the smoke layout: density, velocity_x, velocity_y, earlier densities, emitter, collider.
 """
@@ -107,9 +112,6 @@ class SmokeFlowConfig:
     # the structure injects over frames - 1 of its frames, so a call and its re-imposition add what the
     # solver adds in ``frames`` frames (and Play's smoke budget, which counts the same, is not exceeded).
     host_emits_last_frame: bool = False
-    # grid "mac": Jacobi sweeps after each projection that turn the flow along colliders (which the open
-    # solve does not see), see ``smoke_mac.relax_around_colliders``; 0 only closes their faces.
-    collider_iterations: int = 0
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -392,8 +394,6 @@ class SmokeFlow(nn.Module):
             density, u, v = mac.emit(density, u, v, emitter, rate, eu, ev, dt)
             u, v = mac.project_open(u, v)
             u, v = u * u_free, v * v_free
-            if c.collider_iterations:
-                u, v = mac.relax_around_colliders(u, v, u_free, v_free, fluid, c.collider_iterations)
             density = density * fluid
         du, dv = curl_faces(out[:, 0] * c.psi_scale)
         vx1, vy1 = mac.cell_velocity((u + du) * u_free, (v + dv) * v_free)

@@ -27,7 +27,6 @@ __all__ = [
     "faces_from_cells",
     "free_faces",
     "project_open",
-    "relax_around_colliders",
 ]
 
 
@@ -95,34 +94,6 @@ def project_open(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.
     px = F.pad(p, (0, 0, 1, 1)).squeeze(1)  # the ghost pressure outside is 0
     py = F.pad(p, (1, 1, 0, 0)).squeeze(1)
     return u - (px[:, 1:] - px[:, :-1]), v - (py[:, :, 1:] - py[:, :, :-1])
-
-
-def relax_around_colliders(
-    u: torch.Tensor,
-    v: torch.Tensor,
-    u_free: torch.Tensor,
-    v_free: torch.Tensor,
-    fluid: torch.Tensor,
-    iterations: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Face velocities whose divergence next to colliders is relaxed away by ``iterations`` Jacobi sweeps of
-    the pressure equation with closed collider faces (``u_free``/``v_free`` 0 there; open grid edges).
-
-    After :func:`project_open` and closing the collider faces, only cells beside colliders are left with
-    divergence: the flow still runs into the solid as if it were air. Each sweep gives every fluid cell the
-    pressure that would cancel its own divergence through its free faces (``p = -div / n_free``) and moves
-    the free faces by its gradient, so the flow turns along the collider as the solver's exact solve makes
-    it; the correction spreads about one cell per sweep.
-    """
-    n_free = u_free[:, 1:] + u_free[:, :-1] + v_free[:, :, 1:] + v_free[:, :, :-1]
-    scale = fluid / n_free.clamp(min=1.0)
-    for _ in range(iterations):
-        p = (-face_divergence(u, v) * scale).unsqueeze(1)
-        px = F.pad(p, (0, 0, 1, 1)).squeeze(1)  # zero pressure outside the grid
-        py = F.pad(p, (1, 1, 0, 0)).squeeze(1)
-        u = u - u_free * (px[:, 1:] - px[:, :-1])
-        v = v - v_free * (py[:, :, 1:] - py[:, :, :-1])
-    return u, v
 
 
 def free_faces(fluid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
