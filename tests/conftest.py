@@ -15,12 +15,22 @@ def fieldcast_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def collect_on_main_thread():
-    """After each test, collect its garbage on the main thread. Windows and menus a test leaves in reference
-    cycles are otherwise collected whenever the collector next runs, possibly inside a later test's worker
-    thread; PySide then destroys Qt objects from two threads at once, which deadlocked a full run (the main
-    thread holding the interpreter and waiting for Qt's lock, the worker the other way round)."""
+def collect_on_main_thread(request):
+    """Collect garbage on the main thread only. Windows and menus a test leaves in reference cycles are
+    otherwise collected whenever the collector next runs, possibly inside a worker thread (a G-code parse,
+    a training); PySide then destroys Qt objects from two threads at once, which deadlocked full runs (the
+    main thread holding the interpreter and waiting for Qt's lock, the worker the other way round). A test
+    with a Qt application runs as the app does (``MainThreadCollector``: automatic collection off, a main
+    thread timer collects); every test's garbage is collected after it, on the main thread."""
     import gc
 
+    collector = None
+    if "qtbot" in request.fixturenames or "qapp" in request.fixturenames:
+        request.getfixturevalue("qapp")
+        from fieldcast.app.responsiveness import MainThreadCollector
+
+        collector = MainThreadCollector()
     yield
+    if collector is not None:
+        collector.stop()
     gc.collect()
