@@ -134,14 +134,20 @@ def test_face_divergence_matches_the_solvers():
     )
 
 
+def _still_emitter(rate: float) -> torch.Tensor:
+    """Seven input channels: still air, no smoke, an emitter in rows and columns 6-9 injecting ``rate``."""
+    x = torch.zeros(1, 7, 16, 16)
+    x[0, 5, 6:10, 6:10] = 1.0  # emitter (the channel before the collider)
+    x[0, 4, 6:10, 6:10] = rate  # its rate (the channel before the masks)
+    return x
+
+
 def test_with_the_rate_as_input_emitters_inject_exactly_that_rate():
     # Still air, no smoke, an emitter whose rate channel says 0.15 per frame: with the network's output at
     # its start (zero) the step of 2 frames adds 2 x 0.15 inside the emitter, and a larger rate adds more.
     args = {"frames": 2, "coarsen": 2, "depth": 1, "base_width": 8, "grid": "mac", "substeps": 2}
     model = build_model("smoke_flow", {**args, "rate_input": True, "in_channels": 7}).eval()
-    x = torch.zeros(1, 7, 16, 16)
-    x[0, 5, 6:10, 6:10] = 1.0  # emitter (the channel before the collider)
-    x[0, 4, 6:10, 6:10] = 0.15  # its rate (the channel before the masks)
+    x = _still_emitter(0.15)
     with torch.no_grad():
         y = model(x, x)
         faster = x.clone()
@@ -162,9 +168,7 @@ def test_the_shipped_rate_settings_inject_exactly_the_given_rate(host_emits_last
     model = build_model("smoke_flow", {**args, "host_emits_last_frame": host_emits_last_frame})
     torch.nn.init.normal_(model.net.head.bias, std=2.0)  # a rate map far from its start
     model.eval()
-    x = torch.zeros(1, 7, 16, 16)
-    x[0, 5, 6:10, 6:10] = 1.0
-    x[0, 4, 6:10, 6:10] = 0.1
+    x = _still_emitter(0.1)
     with torch.no_grad():
         y = model(x, x)
     frames = 4 if host_emits_last_frame else 5
