@@ -66,7 +66,23 @@ def test_play_loads_the_cell_and_the_slider_goes_back(qtbot, stress):
     QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(stress.frames) > 4, timeout=120_000)
     QTest.mouseClick(stress.play_button, Qt.MouseButton.LeftButton)  # pause
-    frames = list(stress.frames)
+    # The stepping thread appends to the history before its frame reaches the window, and a step may still
+    # be running at the pause: wait until the window shows the newest increment, and read both at once.
+    shown: list = []
+
+    def settled() -> bool:
+        if stress.stepper.running or stress.stepper._busy_since is not None:
+            return False
+        frames = list(stress.frames)
+        if stress.slider.value() != frames[-1].increment:
+            return False
+        if f"MAE {frames[-1].mae:.2f} MPa" not in stress.readouts.text():
+            return False
+        shown[:] = frames
+        return True
+
+    qtbot.waitUntil(settled, timeout=30_000)
+    frames = shown
     last = frames[-1]
     assert last.solver.mean() > frames[1].solver.mean() > 0  # the solver's stress grows with the load
     # the stand-in network's own rollout: E * 0.2 MPa per increment, exactly
