@@ -241,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             cells = " ".join(
                 f"{b['nmse'].get(c, float('nan')):10.3f}" for c in CHECKPOINTS if c <= args.frames
             )
-            print(f"{'  baseline':26s} {cells} speed {b['model_speed']:.2f}", flush=True)
+            ratios = list(b["smoke_ratio"].values()) or [float("nan")]
+            print(
+                f"{'  baseline':26s} {cells} {min(ratios):6.2f}..{max(ratios):<6.2f} "
+                f"{b['model_speed']:.2f} finite={int(b['finite'])}",
+                flush=True,
+            )
 
     def held_median(table: dict[str, dict], frame: int) -> float:
         values = [v.get(frame, np.nan) for n, v in table.items() if n.startswith("held-out")]
@@ -259,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         b50 = held_median({n: b["nmse"] for n, b in baseline.items()}, 50)
         b100 = held_median({n: b["nmse"] for n, b in baseline.items()}, 100)
         print(f"held-out medians, baseline {args.baseline}: {b50:.3f} / {b100:.3f}", flush=True)
-        extra = f" baseline_nmse50={b50:.3f} baseline_nmse100={b100:.3f}"
+        b_misses = sum(any(abs(v - 1.0) > 0.3 for v in b["smoke_ratio"].values()) for b in baseline.values())
+        extra = f" baseline_nmse50={b50:.3f} baseline_nmse100={b100:.3f} baseline_smoke_misses={b_misses}"
     floor50 = held_median({n: r["floor"]["nmse"] for n, r in results.items()}, 50)
     floor100 = held_median({n: r["floor"]["nmse"] for n, r in results.items()}, 100)
     floor_ratios = [v for r in results.values() for v in r["floor"]["smoke_ratio"].values()]

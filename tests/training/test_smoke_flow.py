@@ -168,7 +168,7 @@ def test_frames_per_step_must_match_the_data(tmp_path):
         list(Trainer(recipe_from_dict(_recipe(1e-3, 1), source="x"), ds, None).run())
 
 
-@pytest.mark.parametrize("advection", ["semi_lagrangian", "maccormack", "dirichlet", "mac"])
+@pytest.mark.parametrize("advection", ["semi_lagrangian", "maccormack", "dirichlet", "mac", "mac_maccormack"])
 def test_exported_graph_matches_torch_on_another_grid(tmp_path, advection):
     from fieldcast.training.export_onnx import to_onnx
     from fieldcast.training.rollout import SurrogateStep
@@ -180,10 +180,13 @@ def test_exported_graph_matches_torch_on_another_grid(tmp_path, advection):
         model = build_model("smoke_flow", {**args, "substeps": 1, "advect_velocity": True})
         torch.nn.init.normal_(model.net.head.weight, std=0.5)
         model.eval()
-    elif advection == "mac":  # the solver's staggered-grid step (tests/training/test_smoke_mac.py)
+    elif advection in ("mac", "mac_maccormack"):
+        # the solver's staggered-grid step (tests/training/test_smoke_mac.py)
         torch.manual_seed(0)
         args = {"frames": 2, "coarsen": 2, "depth": 1, "base_width": 8, "grid": "mac", "substeps": 2}
         args.update(buoyancy=0.03, confinement=0.05, gate_activity=True)
+        if advection == "mac_maccormack":  # the limiter's corner range: floor, max-pool, nearest sampling
+            args.update(density_advection="maccormack", velocity_advection="maccormack")
         model = build_model("smoke_flow", args)
         torch.nn.init.normal_(model.net.head.weight, std=0.5)
         torch.nn.init.normal_(model.net.head.bias, std=0.5)
@@ -197,7 +200,7 @@ def test_exported_graph_matches_torch_on_another_grid(tmp_path, advection):
     with torch.no_grad():
         expected = step(x).numpy()
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    np.testing.assert_allclose(got, expected, atol=5e-5 if advection == "mac" else 2e-5)
+    np.testing.assert_allclose(got, expected, atol=5e-5 if advection in ("mac", "mac_maccormack") else 2e-5)
 
 
 def test_still_empty_air_stays_exactly_still_with_the_activity_mask():

@@ -70,6 +70,7 @@ class SmokeFlowConfig:
     # the network, as the solver imposes it before its projection: the jet leaves its emitter smoothly.
     emit_before_projection: bool = False
     density_advection: str = "semi_lagrangian"  # or "maccormack": second order, limited (less diffusion)
+    velocity_advection: str = "semi_lagrangian"  # grid "mac" only: or "maccormack", as density_advection
     project: bool = False  # remove the input flow's divergence with a free-space pressure solve first
     project_radius: int = 16  # reach of that solve's kernel, in coarse cells
     # How that solve is done: "free_space" (the kernel above, on the coarse grid) or "dirichlet": the exact
@@ -99,8 +100,9 @@ class SmokeFlowConfig:
     # traces density and face velocity back along the flow (semi-Lagrangian, midpoint rule), adds the
     # solver's confinement and buoyancy, lets emitters inject smoke and impose their velocity, and projects
     # the faces exactly with zero pressure outside the grid; faces of colliders then carry no flow. The
-    # network's curl(Δψ) is added to the faces at the end. advect_velocity, project, projection,
-    # emit_before_projection, hold_emitter_velocity and density_advection do not apply.
+    # network's curl(Δψ) is added to the faces at the end. density_advection and velocity_advection choose
+    # each sub-step's advection (the solver's limited MacCormack costs three more samplings per field);
+    # advect_velocity, project, projection, emit_before_projection and hold_emitter_velocity do not apply.
     grid: str = "cell"
     # The input holds the emitters' rate (density per frame, the channel before the two masks: data stored
     # with --set store_rate=true). Emitters then inject rate · 2σ(r), r the network's second map, which
@@ -112,6 +114,10 @@ class SmokeFlowConfig:
     # the structure injects over frames - 1 of its frames, so a call and its re-imposition add what the
     # solver adds in ``frames`` frames (and Play's smoke budget, which counts the same, is not exceeded).
     host_emits_last_frame: bool = False
+    # Grid "mac": after each sub-step's advection the density is scaled so that the grid holds what it held
+    # before, less what left through the open sides (see ``smoke_mac.conserve``): the advection's own loss or
+    # gain of smoke is undone, and total smoke changes only by inflow and outflow.
+    conserve_smoke: bool = False
 
     def __post_init__(self) -> None:
         if self.in_channels < 6 or self.out_channels != 3:
@@ -144,11 +150,12 @@ class SmokeFlowConfig:
             raise ValueError(
                 f"SmokeFlowConfig: projection must be 'free_space' or 'dirichlet', not {self.projection!r}"
             )
-        if self.density_advection not in ("semi_lagrangian", "maccormack"):
-            raise ValueError(
-                "SmokeFlowConfig: density_advection must be 'semi_lagrangian' or 'maccormack', "
-                f"not {self.density_advection!r}"
-            )
+        for name in ("density_advection", "velocity_advection"):
+            if getattr(self, name) not in ("semi_lagrangian", "maccormack"):
+                raise ValueError(
+                    f"SmokeFlowConfig: {name} must be 'semi_lagrangian' or 'maccormack', "
+                    f"not {getattr(self, name)!r}"
+                )
 
 
 def curl_faces(psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -385,8 +392,13 @@ class SmokeFlow(nn.Module):
         eu, ev = u, v  # inside emitters the input holds their velocity (Play imposes it)
         u_free, v_free = mac.free_faces(fluid)
         n, dt = self._substeps()
+        maccormack = (c.density_advection == "maccormack", c.velocity_advection == "maccormack")
         for _ in range(n):
-            density, u, v = mac.advect_mac(density, u, v, dt)
+            if c.conserve_smoke:
+                budget = density.sum(dim=(-2, -1), keepdim=True) - dt * mac.boundary_outflow(density, u, v)
+            density, u, v = mac.advect_mac(density, u, v, dt, *maccormack)
+            if c.conserve_smoke:
+                density = mac.conserve(density, budget)
             if c.confinement:
                 u, v = mac.confinement_faces(u, v, c.confinement, dt)
             if c.buoyancy:

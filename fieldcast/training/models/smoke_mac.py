@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "advect_mac",
+    "boundary_outflow",
+    "conserve",
     "cell_velocity",
     "confinement_force",
     "confinement_faces",
@@ -125,25 +127,90 @@ def _departure(centre: torch.Tensor, x, y, ux, uy, dt: float) -> tuple[torch.Ten
     return x - dt * mid[:, 0], y - dt * mid[:, 1]
 
 
+def _corner_range(field: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
+    """Min and max (B, 2, px, py) of the four grid values that bilinear sampling of ``field`` (B, 1, mx, my)
+    at fractional indices ``ix``, ``iy`` blends, with the solver's clamping: the lower corner is the floor of
+    the clamped position, at most the last-but-one index."""
+    mx, my = field.shape[-2:]
+    high = F.max_pool2d(field, 2, stride=1)
+    low = -F.max_pool2d(-field, 2, stride=1)
+    i0 = torch.clamp(torch.floor(torch.clamp(ix, 0.0, mx - 1.0)), max=mx - 2.0)
+    j0 = torch.clamp(torch.floor(torch.clamp(iy, 0.0, my - 1.0)), max=my - 2.0)
+    # Whole indices sampled with ``nearest`` land on their own value: a gather that exports as GridSample.
+    grid = torch.stack([j0 * (2.0 / (my - 2)) - 1.0, i0 * (2.0 / (mx - 2)) - 1.0], dim=-1)
+    pooled = torch.cat([low, high], dim=1)
+    return F.grid_sample(pooled, grid, mode="nearest", padding_mode="border", align_corners=True)
+
+
+def _advect_on(
+    field: torch.Tensor,
+    offset: tuple[float, float],
+    centre: torch.Tensor,
+    ux: torch.Tensor,
+    uy: torch.Tensor,
+    dt: float,
+    maccormack: bool,
+) -> torch.Tensor:
+    """``field`` (B, mx, my), whose array index is position + ``offset``, advected over ``dt`` frames."""
+    shape = tuple(field.shape[-2:])
+    x, y = _positions(shape, offset, field)
+    bx, by = _departure(centre, x, y, ux, uy, dt)
+    planes = field.unsqueeze(1)
+    back = _sample(planes, bx + offset[0], by + offset[1])
+    if not maccormack:
+        return back[:, 0]
+    # Limited MacCormack, as the solver: trace forward from each point (its own midpoint), correct the
+    # backward value by half the round trip's error, and revert to the semi-Lagrangian value wherever the
+    # correction leaves the range of the four values the backward sample blended.
+    fx, fy = _departure(centre, x, y, ux, uy, -dt)
+    ahead = _sample(back, fx + offset[0], fy + offset[1])
+    corrected = back + 0.5 * (planes - ahead)
+    bounds = _corner_range(planes, bx + offset[0], by + offset[1])
+    outside = (corrected < bounds[:, :1]) | (corrected > bounds[:, 1:])
+    return torch.where(outside, back, corrected)[:, 0]
+
+
 def advect_mac(
-    density: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dt: float
+    density: torch.Tensor,
+    u: torch.Tensor,
+    v: torch.Tensor,
+    dt: float,
+    density_maccormack: bool = False,
+    velocity_maccormack: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Semi-Lagrangian advection of cell ``density`` and face velocities ``u``, ``v`` by the flow over
-    ``dt`` frames: each point is traced back (midpoint rule) and takes the bilinear value found there."""
-    nx, ny = density.shape[-2:]
+    """Advection of cell ``density`` and face velocities ``u``, ``v`` by the flow over ``dt`` frames: each
+    point is traced back (midpoint rule) and takes the bilinear value found there (semi-Lagrangian), or, for
+    the fields asked, the solver's limited MacCormack correction of that value (second order, less
+    diffusion, three more samplings per field)."""
     uc, vc = cell_velocity(u, v)
     centre = torch.stack([uc, vc], dim=1)
-    x, y = _positions((nx, ny), (0.0, 0.0), density)
-    bx, by = _departure(centre, x, y, uc, vc, dt)
-    new_density = _sample(density.unsqueeze(1), bx, by)[:, 0]
+    new_density = _advect_on(density, (0.0, 0.0), centre, uc, vc, dt, density_maccormack)
     vy_u, ux_v = faces_from_cells(vc, uc)  # the other component on each face grid
-    x, y = _positions((nx + 1, ny), (0.5, 0.0), density)
-    bx, by = _departure(centre, x, y, u, vy_u, dt)
-    new_u = _sample(u.unsqueeze(1), bx + 0.5, by)[:, 0]
-    x, y = _positions((nx, ny + 1), (0.0, 0.5), density)
-    bx, by = _departure(centre, x, y, ux_v, v, dt)
-    new_v = _sample(v.unsqueeze(1), bx, by + 0.5)[:, 0]
+    new_u = _advect_on(u, (0.5, 0.0), centre, u, vy_u, dt, velocity_maccormack)
+    new_v = _advect_on(v, (0.0, 0.5), centre, ux_v, v, dt, velocity_maccormack)
     return new_density, new_u, new_v
+
+
+def boundary_outflow(density: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Smoke leaving the grid per frame through its four open sides, (B, 1, 1): each edge face carries its
+    cell's density at the face's normal velocity (inflow counts negative, bringing the edge's own density
+    back in, as advection that repeats the edge beyond the grid does)."""
+    out = (u[:, -1] * density[:, -1]).sum(-1) - (u[:, 0] * density[:, 0]).sum(-1)
+    out = out + (v[:, :, -1] * density[:, :, -1]).sum(-1) - (v[:, :, 0] * density[:, :, 0]).sum(-1)
+    return out.view(-1, 1, 1)
+
+
+def conserve(density: torch.Tensor, target: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
+    """``density`` (B, nx, ny) scaled so that its total is ``target`` (B, 1, 1), at most 1 per cell.
+
+    Semi-Lagrangian advection does not conserve what it carries: its traces neither cover the grid once nor
+    weigh what they sample by volume, so smoke is lost (mostly) or made as it goes. The budget is exact: what
+    the grid held, less what left through the open sides; the step's error is spread in proportion to the
+    smoke already there, so it never creates smoke where there is none and keeps the density non-negative.
+    """
+    total = density.sum(dim=(-2, -1), keepdim=True)
+    scale = torch.where(total > floor, target.clamp(min=0.0) / total.clamp(min=floor), torch.ones_like(total))
+    return torch.clamp(density * scale, max=1.0)
 
 
 def emit(
