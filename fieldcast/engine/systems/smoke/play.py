@@ -58,8 +58,9 @@ def impose_controls(
     previous : the frame before this one (``density`` at least), or None.
     bounds : apply the safety net for models that cannot run alone: smoke obeys the maximum principle of
         advection (see :func:`advected_bound`), the total may not grow beyond what was there plus what the
-        emitters can add in ``frames`` frames, and speed stays below SPEED_MAX. Without it only the controls
-        and the [0, 1] density range are imposed, as an engine hosting the model would do.
+        emitters can add in ``frames`` frames and what the re-imposition adds, and speed stays below
+        SPEED_MAX. Without it only the controls and the [0, 1] density range are imposed, as an engine
+        hosting the model would do.
     frames : simulated frames the model advanced in this step (the advection bound reaches that far).
 
     Returns
@@ -98,9 +99,11 @@ def impose_controls(
         budget = float(previous["density"].sum(dtype=np.float64))
     if emitter is not None and emitter.any():
         if np.any(rate):
-            if budget is not None and frames > 1:
-                # A step of several frames had its emitters running in the frames before the last one too.
-                budget += (frames - 1) * float(np.sum(rate * emitter, dtype=np.float64))
+            if budget is not None:
+                # The model's step had its emitters running in each of its frames, and the re-imposition
+                # below adds what it adds on top (a model that already injected, as the solver's data do,
+                # gets a frame's worth more): the budget counts both.
+                budget += frames * float(np.sum(rate * emitter, dtype=np.float64))
             # Add smoke up to saturation but never remove any, like the solver's inflow.
             before = float(rho.sum(dtype=np.float64))
             np.maximum(rho, np.minimum(rho + rate * emitter, 1.0), out=rho)
