@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['model_speed']:.2f}/{r['solver_speed']:.2f} finite={int(r['finite'])}",
             flush=True,
         )
+        if r["smoke_ratio"]:
+            by_frame = " ".join(f"{f}:{v:.2f}" for f, v in r["smoke_ratio"].items())
+            print(f"{'  smoke ratio by frame':26s} {by_frame}", flush=True)
         fl = r["floor"]
         cells = " ".join(f"{fl['nmse'].get(c, float('nan')):10.3f}" for c in CHECKPOINTS if c <= args.frames)
         ratios = list(fl["smoke_ratio"].values()) or [float("nan")]
